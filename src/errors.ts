@@ -1,0 +1,47 @@
+// Typed errors. Every error xway raises carries a `code`, as Node's own do, so callers can switch
+// on it; socket-level codes (ECONNRESET, EPIPE) match the ones `net` uses for the same events.
+
+export type XwayErrorCode =
+  | 'ERR_XWAY_RING_CORRUPT'
+  | 'ECONNRESET'
+  | 'EPIPE'
+  | 'ERR_XWAY_CORE';
+
+export class XwayError extends Error {
+  readonly code: XwayErrorCode;
+  constructor(code: XwayErrorCode, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The peer wrote an impossible index or header into shared memory. The channel is unusable. */
+export class RingCorruptError extends XwayError {
+  constructor(message: string) {
+    super('ERR_XWAY_RING_CORRUPT', message);
+  }
+}
+
+/** The ring was reset (RST) by either side: the connection is gone. */
+export class RingResetError extends XwayError {
+  constructor(message = 'ring was reset by its peer') {
+    super('ECONNRESET', message);
+  }
+}
+
+/** A write after this side's own end of stream (FIN). */
+export class RingShutdownError extends XwayError {
+  constructor(message = 'write after end of stream') {
+    super('EPIPE', message);
+  }
+}
+
+/** A RangeError with Node's code for out-of-range arguments. */
+export class XwayRangeError extends RangeError {
+  readonly code = 'ERR_OUT_OF_RANGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RangeError';
+  }
+}

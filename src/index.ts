@@ -1,0 +1,13 @@
+// xway: socket traffic between co-resident peers through shared-memory rings.
+export { Ring } from './ring/ring.js';
+export { Channel, type ChannelSide, type ChannelCapacities } from './ring/channel.js';
+export { createSharedMemory, type SharedMemoryOptions } from './ring/memory.js';
+export { readRingStats, type RingStats } from './ring/stats.js';
+export { compileCore, coreModule } from './ring/core.js';
+export {
+  waitForData, waitForDataAsync, waitForSpace, waitForSpaceAsync, wakeConsumer, wakeProducer, type WaitResult,
+} from './ring/futex.js';
+export {
+  RING_HEADER, CHANNEL_HEADER, MIN_CAPACITY, MAX_CAPACITY, RESERVED_BYTES, ringByteLength, channelByteLength,
+} from './ring/layout.js';
+export { XwayError, RingCorruptError, RingResetError, RingShutdownError, XwayRangeError, type XwayErrorCode } from './errors.js';

@@ -1,0 +1,30 @@
+// Shared memories for rings. The first wasm page is reserved (see layout.ts), so a memory for
+// `bytes` of rings has one page more than the rings need.
+
+import { RESERVED_BYTES, WASM_PAGE } from './layout.js';
+import { XwayRangeError } from '../errors.js';
+
+export interface SharedMemoryOptions {
+  /** Bytes available for rings and channels (from offset RESERVED_BYTES on). */
+  bytes: number;
+  /** Bytes the memory may grow to (rings included); defaults to what `bytes` needs. */
+  maximumBytes?: number;
+}
+
+/** A shared WebAssembly.Memory with room for `bytes` of rings after the reserved page. */
+export function createSharedMemory({ bytes, maximumBytes }: SharedMemoryOptions): WebAssembly.Memory {
+  if (!Number.isInteger(bytes) || bytes <= 0) throw new XwayRangeError(`bytes must be a positive integer, got ${bytes}`);
+  const initial = Math.ceil((RESERVED_BYTES + bytes) / WASM_PAGE);
+  const maximum = maximumBytes === undefined ? initial : Math.ceil((RESERVED_BYTES + maximumBytes) / WASM_PAGE);
+  if (maximum < initial || maximum > 65536) {
+    throw new XwayRangeError(`maximumBytes must hold bytes and be at most 4 GiB, got ${maximumBytes}`);
+  }
+  return new WebAssembly.Memory({ initial, maximum, shared: true });
+}
+
+/** The SharedArrayBuffer behind a shared memory (TypeScript types memory.buffer as ArrayBuffer). */
+export function sharedBuffer(memory: WebAssembly.Memory): SharedArrayBuffer {
+  const buffer: ArrayBufferLike = memory.buffer;
+  if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('memory must be a shared WebAssembly.Memory');
+  return buffer;
+}

@@ -1,0 +1,271 @@
+// Ring: one direction of a connection, a single-producer/single-consumer byte ring in a shared
+// WebAssembly.Memory, driven by the wasm core. One thread (or process) uses a Ring as producer,
+// the other as consumer; a Ring object itself holds no ring state, only where the ring is.
+//
+// Every producer and consumer call sets `peerNeedsWake`: true when the other side announced it is
+// waiting and must now be notified (how is the platform's business: Atomics.notify between
+// threads, an event channel between processes).
+
+import { check, coreFor, READY, type CoreExports } from './core.js';
+import { FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
+import { XwayRangeError } from '../errors.js';
+import { readRingStats, type RingStats } from './stats.js';
+import { sharedBuffer } from './memory.js';
+
+export class Ring {
+  /** The shared memory the ring lives in. */
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset of the ring header in the memory. */
+  readonly offset: number;
+  /** Size of the data area in bytes (a power of two). */
+  readonly capacity: number;
+  /** Byte offset of the first data byte. */
+  readonly dataOffset: number;
+  /** Index into an Int32Array over the memory of the word a waiting consumer sleeps on
+   *  (Atomics.wait(words, dataWaitIndex, 1)). */
+  readonly dataWaitIndex: number;
+  /** Same for a producer waiting for space (it sleeps while the word holds what it asked for). */
+  readonly spaceWaitIndex: number;
+  /** Whether the last call owes the peer a notification. */
+  peerNeedsWake = false;
+
+  readonly #core: CoreExports;
+  readonly #bytes: Uint8Array;
+  readonly #dataEnd: number;
+
+  /** Lays out a new, empty ring of `capacity` bytes at `offset`. */
+  static create(memory: WebAssembly.Memory, offset: number, capacity: number): Ring {
+    const ring = new Ring(memory, offset, capacity);
+    check(ring.#core.ringInit(offset, capacity), 'Ring.create');
+    return ring;
+  }
+
+  /** Uses a ring that another thread or process laid out, after checking its header. */
+  static attach(memory: WebAssembly.Memory, offset: number, capacity: number): Ring {
+    const ring = new Ring(memory, offset, capacity);
+    check(ring.#core.ringCheck(offset, capacity), 'Ring.attach');
+    return ring;
+  }
+
+  /** Bytes a ring of `capacity` occupies in memory (header + data). */
+  static byteLength(capacity: number): number {
+    return RING_HEADER + capacity;
+  }
+
+  private constructor(memory: WebAssembly.Memory, offset: number, capacity: number) {
+    if (!(memory instanceof WebAssembly.Memory)) throw new TypeError('memory must be a shared WebAssembly.Memory');
+    const size = sharedBuffer(memory).byteLength;
+    if (!isValidCapacity(capacity)) {
+      throw new XwayRangeError(`capacity must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${capacity}`);
+    }
+    if (!Number.isInteger(offset) || offset % 64 !== 0 || offset < RESERVED_BYTES || offset + RING_HEADER + capacity > size) {
+      throw new XwayRangeError(
+        `offset must be a multiple of 64 from ${RESERVED_BYTES} with the ring inside the memory (${size} bytes), got ${offset}`);
+    }
+    this.memory = memory;
+    this.offset = offset;
+    this.capacity = capacity;
+    this.dataOffset = offset + RING_HEADER;
+    this.dataWaitIndex = (offset + R.DATA_WAITING) >> 2;
+    this.spaceWaitIndex = (offset + R.SPACE_WANTED) >> 2;
+    this.#core = coreFor(memory);
+    this.#bytes = new Uint8Array(memory.buffer);
+    this.#dataEnd = this.dataOffset + capacity;
+  }
+
+  // ---- producer ------------------------------------------------------------------------------
+
+  /** Free bytes, re-reading the consumer's index only if fewer than `want` are known free. */
+  reserve(want = 1): number {
+    return check(this.#core.ringReserve(this.offset, this.capacity, want >>> 0), 'Ring.reserve');
+  }
+
+  /** Free bytes right now. */
+  get writable(): number {
+    return this.reserve(this.capacity);
+  }
+
+  /** Offset in memory where the next byte goes: the start of the first writable span. */
+  producerAddress(): number {
+    return check(this.#core.ringProducerAddress(this.offset, this.capacity), 'Ring.producerAddress') >>> 0;
+  }
+
+  /** Zero-copy write: views of the free space, in order (the second is empty unless the free
+   *  space wraps past the end of the data area). Fill a prefix, then commit(n). */
+  writeSpans(want = this.capacity): [Uint8Array, Uint8Array] {
+    const free = this.reserve(want);
+    return this.#spans(this.producerAddress(), free);
+  }
+
+  /** Publishes `n` bytes written in place. Returns whether the consumer must be notified. */
+  commit(n: number): boolean {
+    this.#checkLength(n, 'Ring.commit');
+    this.peerNeedsWake = check(this.#core.ringCommit(this.offset, this.capacity, n), 'Ring.commit') === 1;
+    return this.peerNeedsWake;
+  }
+
+  /** Copies as much of `src` as fits into the ring. Returns the number of bytes accepted. */
+  write(src: Uint8Array): number {
+    if (!ArrayBuffer.isView(src)) throw new TypeError('src must be a Uint8Array or Buffer');
+    const len = src.byteLength;
+    this.peerNeedsWake = false;
+    if (len === 0) return 0;
+    const n = Math.min(len, this.reserve(len));
+    if (n === 0) return 0;
+    const at = this.producerAddress();
+    const first = Math.min(n, this.#dataEnd - at);
+    this.#bytes.set(first === len ? src : src.subarray(0, first), at);
+    if (n > first) this.#bytes.set(src.subarray(first, n), this.dataOffset);
+    return this.commit(n), n;
+  }
+
+  /** Copies up to `length` bytes that are already in the same memory at `address` (one
+   *  memory.copy inside the core, the fastest path). Returns the number of bytes accepted. */
+  writeFrom(address: number, length: number): number {
+    const r = check(this.#core.ringWrite(this.offset, this.capacity, address >>> 0, length >>> 0), 'Ring.writeFrom');
+    this.peerNeedsWake = (r & 1) === 1;
+    return r >>> 1;
+  }
+
+  /** End of stream (FIN). Returns whether the consumer must be notified. */
+  end(): boolean {
+    this.peerNeedsWake = check(this.#core.ringShutdown(this.offset, this.capacity), 'Ring.end') === 1;
+    return this.peerNeedsWake;
+  }
+
+  /** Announces that the producer is about to wait for `need` free bytes. Returns true if it must
+   *  now wait (until notified; wake-ups may be spurious), false if the space is already there. */
+  prepareWaitSpace(need: number): boolean {
+    this.#checkLength(need, 'Ring.prepareWaitSpace');
+    return check(this.#core.ringPrepareWaitSpace(this.offset, this.capacity, need), 'Ring.prepareWaitSpace') !== READY;
+  }
+
+  cancelWaitSpace(): void {
+    this.#core.ringCancelWaitSpace(this.offset, this.capacity);
+  }
+
+  // ---- consumer ------------------------------------------------------------------------------
+
+  /** Readable bytes, re-reading the producer's index only if fewer than `want` are known. */
+  peek(want = 1): number {
+    return check(this.#core.ringPeek(this.offset, this.capacity, want >>> 0), 'Ring.peek');
+  }
+
+  /** Readable bytes right now. */
+  get readable(): number {
+    return this.peek(this.capacity);
+  }
+
+  /** Offset in memory of the next unread byte: the start of the first readable span. */
+  consumerAddress(): number {
+    return check(this.#core.ringConsumerAddress(this.offset, this.capacity), 'Ring.consumerAddress') >>> 0;
+  }
+
+  /** Zero-copy read: views of the unread bytes, in order. Read a prefix, then release(n). */
+  readSpans(want = this.capacity): [Uint8Array, Uint8Array] {
+    const avail = this.peek(want);
+    return this.#spans(this.consumerAddress(), avail);
+  }
+
+  /** Frees `n` bytes read in place. Returns whether the producer must be notified. */
+  release(n: number): boolean {
+    this.#checkLength(n, 'Ring.release');
+    this.peerNeedsWake = check(this.#core.ringRelease(this.offset, this.capacity, n), 'Ring.release') === 1;
+    return this.peerNeedsWake;
+  }
+
+  /** Copies unread bytes into `dst`. Returns the number of bytes copied (0 when empty). */
+  readInto(dst: Uint8Array): number {
+    if (!ArrayBuffer.isView(dst)) throw new TypeError('dst must be a Uint8Array or Buffer');
+    this.peerNeedsWake = false;
+    const len = dst.byteLength;
+    if (len === 0) return 0;
+    const n = Math.min(len, this.peek(len));
+    if (n === 0) return 0;
+    this.#copyOut(dst, n);
+    this.release(n);
+    return n;
+  }
+
+  /** Everything unread (at most `max` bytes) in a new Buffer, or null when the ring is empty. */
+  read(max = this.capacity): Buffer | null {
+    this.peerNeedsWake = false;
+    const n = Math.min(max, this.peek(Math.min(max, this.capacity)));
+    if (n <= 0) return null;
+    const out = Buffer.allocUnsafe(n);
+    this.#copyOut(out, n);
+    this.release(n);
+    return out;
+  }
+
+  /** Copies up to `length` unread bytes to `address` in the same memory (memory.copy in the core). */
+  readTo(address: number, length: number): number {
+    const r = check(this.#core.ringRead(this.offset, this.capacity, address >>> 0, length >>> 0), 'Ring.readTo');
+    this.peerNeedsWake = (r & 1) === 1;
+    return r >>> 1;
+  }
+
+  /** Announces that the consumer is about to wait for data. Returns true if it must now wait,
+   *  false if data, end of stream or a reset is already there. */
+  prepareWaitData(): boolean {
+    return check(this.#core.ringPrepareWaitData(this.offset, this.capacity), 'Ring.prepareWaitData') !== READY;
+  }
+
+  cancelWaitData(): void {
+    this.#core.ringCancelWaitData(this.offset, this.capacity);
+  }
+
+  // ---- either side ---------------------------------------------------------------------------
+
+  /** Resets the ring (RST): both sides' next calls fail with ECONNRESET. Says which side, if
+   *  any, was waiting and must be woken. */
+  abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
+    const wake = check(this.#core.ringAbort(this.offset, this.capacity), 'Ring.abort');
+    return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
+  }
+
+  /** The producer has sent end of stream. */
+  get finished(): boolean {
+    return (this.#flags() & FLAG_FIN) !== 0;
+  }
+
+  /** End of stream and every byte read. */
+  get ended(): boolean {
+    return this.finished && this.peek(1) === 0;
+  }
+
+  /** The ring was reset by either side. */
+  get isReset(): boolean {
+    return (this.#flags() & FLAG_RST) !== 0;
+  }
+
+  /** Counters and indices, read without disturbing either side. */
+  stats(): RingStats {
+    return readRingStats(sharedBuffer(this.memory), this.offset);
+  }
+
+  #flags(): number {
+    return check(this.#core.ringFlags(this.offset, this.capacity), 'Ring.flags');
+  }
+
+  #spans(address: number, length: number): [Uint8Array, Uint8Array] {
+    const first = Math.min(length, this.#dataEnd - address);
+    return [
+      this.#bytes.subarray(address, address + first),
+      this.#bytes.subarray(this.dataOffset, this.dataOffset + length - first),
+    ];
+  }
+
+  #copyOut(dst: Uint8Array, n: number): void {
+    const at = this.consumerAddress();
+    const first = Math.min(n, this.#dataEnd - at);
+    dst.set(this.#bytes.subarray(at, at + first));
+    if (n > first) dst.set(this.#bytes.subarray(this.dataOffset, this.dataOffset + n - first), first);
+  }
+
+  #checkLength(n: number, what: string): void {
+    if (!Number.isInteger(n) || n < 0 || n > this.capacity) {
+      throw new XwayRangeError(`${what}: length must be an integer from 0 to ${this.capacity}, got ${n}`);
+    }
+  }
+}
