@@ -32,14 +32,14 @@ export const R_FLAGS: u32 = 12;
 // line 1: written by the producer only
 export const R_TAIL: u32 = 64;
 export const R_HEAD_CACHE: u32 = 68;
-export const R_PRODUCER_WAITS: u32 = 72;
+export const R_PRODUCER_WAITS: u32 = 72; // wait announcements (including ones that found space at once)
 export const R_PRODUCER_NOTIFIES: u32 = 76;
 export const R_BYTES_IN: u32 = 80; // u64
 
 // line 2: written by the consumer only
 export const R_HEAD: u32 = 128;
 export const R_TAIL_CACHE: u32 = 132;
-export const R_CONSUMER_WAITS: u32 = 136;
+export const R_CONSUMER_WAITS: u32 = 136; // wait announcements (including ones that found data at once)
 export const R_CONSUMER_NOTIFIES: u32 = 140;
 export const R_BYTES_OUT: u32 = 144; // u64
 

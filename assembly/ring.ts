@@ -177,6 +177,7 @@ export function ringPrepareWaitSpace(ring: u32, cap: u32, need: u32): i32 {
   if (badRing(ring, cap) || need == 0 || need > cap) return E_ARGUMENT;
   if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return READY;
   atomic.store<u32>(ring + R_SPACE_WANTED, need);
+  bump(ring + R_PRODUCER_WAITS); // counts announcements: each notification answers one of them
   // Fresh read of head (not the cache): this is the half of the handshake that must see the
   // consumer's latest release.
   const used = load<u32>(ring + R_TAIL) - atomic.load<u32>(ring + R_HEAD);
@@ -188,7 +189,6 @@ export function ringPrepareWaitSpace(ring: u32, cap: u32, need: u32): i32 {
     atomic.store<u32>(ring + R_SPACE_WANTED, 0);
     return READY;
   }
-  bump(ring + R_PRODUCER_WAITS);
   return WAIT;
 }
 
@@ -290,6 +290,7 @@ export function ringRead(ring: u32, cap: u32, dst: u32, len: u32): i32 {
 export function ringPrepareWaitData(ring: u32, cap: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
   atomic.store<u32>(ring + R_DATA_WAITING, 1);
+  bump(ring + R_CONSUMER_WAITS); // counts announcements: each notification answers one of them
   const avail = atomic.load<u32>(ring + R_TAIL) - load<u32>(ring + R_HEAD);
   if (avail > cap) {
     atomic.store<u32>(ring + R_DATA_WAITING, 0);
@@ -299,7 +300,6 @@ export function ringPrepareWaitData(ring: u32, cap: u32): i32 {
     atomic.store<u32>(ring + R_DATA_WAITING, 0);
     return READY;
   }
-  bump(ring + R_CONSUMER_WAITS);
   return WAIT;
 }
 

@@ -1,0 +1,26 @@
+// `npm test`: runs every test file with uvu, passes its output through, and ends with one line
+// "N passed, N failed" from uvu's totals so every run states its count.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const uvu = path.join(path.dirname(require.resolve('uvu/package.json')), 'bin.js');
+const args = [uvu, 'test', '\\.test\\.js$', '--ignore', 'fixtures', ...process.argv.slice(2)];
+const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit'] });
+
+let output = '';
+child.stdout.on('data', (chunk) => {
+  output += chunk;
+  process.stdout.write(chunk);
+});
+child.on('close', (code, signal) => {
+  // uvu prints "Total: N", "Passed: N", "Skipped: N" (with colour codes) at the end.
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const count = (label) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
+  const total = count('Total'), passed = count('Passed'), skipped = count('Skipped') || 0;
+  let failed = total - passed - skipped;
+  if (!Number.isFinite(failed) || ((code !== 0 || signal) && failed === 0)) failed = Math.max(1, failed || 0);
+  console.log(`${Number.isFinite(passed) ? passed : 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  process.exitCode = code === 0 && failed === 0 ? 0 : 1;
+});
