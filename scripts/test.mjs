@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
-const uvu = path.join(path.dirname(require.resolve('uvu/package.json')), 'bin.js');
+const uvu = path.join(path.dirname(require.resolve('uvu')), '..', 'bin.js');
 const args = [uvu, 'test', '\\.test\\.js$', '--ignore', 'fixtures', ...process.argv.slice(2)];
 const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit'] });
 

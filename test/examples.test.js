@@ -1,0 +1,24 @@
+// The examples in examples/ (shown in the README) run and print what the README says.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+test('examples/ring-threads.mjs: a worker answers over a channel, then exits on end of stream', async () => {
+  const { stdout } = await run(process.execPath, [new URL('../examples/ring-threads.mjs', import.meta.url).pathname], { timeout: 20_000 });
+  assert.equal(stdout.trim().split('\n'), [
+    'hello -> HELLO',
+    'shared memory -> SHARED MEMORY',
+    'no syscalls on the data path -> NO SYSCALLS ON THE DATA PATH',
+    'worker saw end of stream and exited',
+  ]);
+});
+
+test('require("xway") works from CommonJS', async () => {
+  const { stdout } = await run(process.execPath, ['-e', 'const x = require("xway"); console.log(typeof x.Ring, typeof x.Channel)'], { timeout: 20_000 });
+  assert.is(stdout.trim(), 'function function');
+});
+
+test.run();
