@@ -31,6 +31,8 @@ export class Ring {
 
   readonly #core: CoreExports;
   readonly #bytes: Uint8Array;
+  readonly #header: Uint32Array;
+  readonly #mask: number;
   readonly #dataEnd: number;
 
   /** Lays out a new, empty ring of `capacity` bytes at `offset`. */
@@ -70,6 +72,8 @@ export class Ring {
     this.spaceWaitIndex = (offset + R.SPACE_WANTED) >> 2;
     this.#core = coreFor(memory);
     this.#bytes = new Uint8Array(memory.buffer);
+    this.#header = new Uint32Array(memory.buffer, offset, RING_HEADER / 4);
+    this.#mask = capacity - 1;
     this.#dataEnd = this.dataOffset + capacity;
   }
 
@@ -87,7 +91,9 @@ export class Ring {
 
   /** Offset in memory where the next byte goes: the start of the first writable span. */
   producerAddress(): number {
-    return check(this.#core.ringProducerAddress(this.offset, this.capacity), 'Ring.producerAddress') >>> 0;
+    // Computed here rather than by a call into the core: the index is this side's own, and
+    // masking keeps even a value a peer scribbled over it inside the data area.
+    return this.dataOffset + (this.#header[R.TAIL >> 2] & this.#mask);
   }
 
   /** Zero-copy write: views of the free space, in order (the second is empty unless the free
@@ -100,6 +106,10 @@ export class Ring {
   /** Publishes `n` bytes written in place. Returns whether the consumer must be notified. */
   commit(n: number): boolean {
     this.#checkLength(n, 'Ring.commit');
+    return this.#commit(n);
+  }
+
+  #commit(n: number): boolean {
     this.peerNeedsWake = check(this.#core.ringCommit(this.offset, this.capacity, n), 'Ring.commit') === 1;
     return this.peerNeedsWake;
   }
@@ -116,7 +126,8 @@ export class Ring {
     const first = Math.min(n, this.#dataEnd - at);
     this.#bytes.set(first === len ? src : src.subarray(0, first), at);
     if (n > first) this.#bytes.set(src.subarray(first, n), this.dataOffset);
-    return this.commit(n), n;
+    this.#commit(n);
+    return n;
   }
 
   /** Copies up to `length` bytes that are already in the same memory at `address` (one
@@ -158,7 +169,7 @@ export class Ring {
 
   /** Offset in memory of the next unread byte: the start of the first readable span. */
   consumerAddress(): number {
-    return check(this.#core.ringConsumerAddress(this.offset, this.capacity), 'Ring.consumerAddress') >>> 0;
+    return this.dataOffset + (this.#header[R.HEAD >> 2] & this.#mask);
   }
 
   /** Zero-copy read: views of the unread bytes, in order. Read a prefix, then release(n). */
@@ -170,6 +181,10 @@ export class Ring {
   /** Frees `n` bytes read in place. Returns whether the producer must be notified. */
   release(n: number): boolean {
     this.#checkLength(n, 'Ring.release');
+    return this.#release(n);
+  }
+
+  #release(n: number): boolean {
     this.peerNeedsWake = check(this.#core.ringRelease(this.offset, this.capacity, n), 'Ring.release') === 1;
     return this.peerNeedsWake;
   }
@@ -183,7 +198,7 @@ export class Ring {
     const n = Math.min(len, this.peek(len));
     if (n === 0) return 0;
     this.#copyOut(dst, n);
-    this.release(n);
+    this.#release(n);
     return n;
   }
 
@@ -194,7 +209,7 @@ export class Ring {
     if (n <= 0) return null;
     const out = Buffer.allocUnsafe(n);
     this.#copyOut(out, n);
-    this.release(n);
+    this.#release(n);
     return out;
   }
 
@@ -259,6 +274,12 @@ export class Ring {
   #copyOut(dst: Uint8Array, n: number): void {
     const at = this.consumerAddress();
     const first = Math.min(n, this.#dataEnd - at);
+    if (n <= 64 && first === n) {
+      // Small reads: a byte loop beats allocating a view for TypedArray.set.
+      const bytes = this.#bytes;
+      for (let i = 0; i < n; i++) dst[i] = bytes[at + i];
+      return;
+    }
     dst.set(this.#bytes.subarray(at, at + first));
     if (n > first) dst.set(this.#bytes.subarray(this.dataOffset, this.dataOffset + n - first), first);
   }
