@@ -1,0 +1,34 @@
+# Build description for the xway native addon.
+#
+# The host transport needs Linux (memfd_create, eventfd, epoll, SCM_RIGHTS,
+# SO_PEERCRED). Elsewhere we still build a tiny module so that `require()`
+# works and the JS layer can ask `platformAvailable` instead of catching a
+# load error.
+{
+  'targets': [
+    {
+      'target_name': 'xway_native',
+      'defines': ['NAPI_VERSION=8'],
+      'conditions': [
+        ['OS=="linux"', {
+          'sources': [
+            'src/addon.c',
+            'src/errors.c',
+            'src/args.c',
+            'src/handle.c',
+            'src/segment.c',
+            'src/evtchn.c',
+            'src/ctl.c',
+          ],
+          'defines': ['XWAY_HOST_LINUX=1'],
+          # common.gypi's Release adds -O3; we want -O2, stated once.
+          'cflags!': ['-O3'],
+          'cflags': ['-O2', '-Wall', '-Wextra'],
+          'cflags_c': ['-std=gnu11'],
+        }, {
+          'sources': ['src/addon.c'],
+        }],
+      ],
+    },
+  ],
+}

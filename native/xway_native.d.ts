@@ -1,0 +1,78 @@
+// Types for build/Release/xway_native.node (load it with createRequire).
+// Errors: system failures are `Error & { code: 'EBADF' | …, errno: number
+// (positive, as in os.constants.errno), syscall: string }`; bad argument
+// types are TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE),
+// bad numbers RangeError (code ERR_OUT_OF_RANGE).
+
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+/** Handle with libuv ref counting (like net.Server). */
+export interface Refable {
+  ref(): void;
+  unref(): void;
+  /** Idempotent; closes every descriptor the object owns, synchronously. */
+  close(): void;
+}
+
+export declare class EventChannel implements Refable {
+  /** `onEvents` runs once per loop turn with every port that fired (each once). */
+  constructor(onEvents: (ports: number[]) => void);
+  /** Local port (1, 2, …, lowest free) and its eventfd, to hand to the peer. */
+  allocPort(): { port: number; fd: number };
+  /** Take ownership of the peer's eventfd for `port`; replaces an earlier binding. */
+  bind(port: number, remoteFd: number): void;
+  /** Signal the peer bound to `port`. */
+  notify(port: number): void;
+  /** Close the port's local eventfd and bound remote fd; the number is reused. */
+  closePort(port: number): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export declare class CtlSocket implements Refable {
+  /** Takes ownership of `fd` (a SOCK_SEQPACKET socket) when it returns. */
+  constructor(
+    fd: number,
+    onMessage: (data: Buffer, fds: number[]) => void,
+    /** Once: null for orderly EOF, else an errno code ('ECONNRESET', 'EMSGSIZE', …). */
+    onClose: (errCode: string | null) => void,
+  );
+  /** 1..65536 bytes, up to 8 descriptors (duplicated into the peer). */
+  send(data: ArrayBufferView, fds?: number[] | null): void;
+  peerCredentials(): { pid: number; uid: number; gid: number };
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface CtlListener extends Refable {}
+
+export interface XwayNativeLinux {
+  platformAvailable: true;
+  unavailableReason: null;
+  /** memfd of `size` bytes (multiple of 65536, ≤ 1 GiB), sealed against resizing. */
+  segmentCreate(size: number): number;
+  /** mmap `fd` over view[offset, offset+size); `view` = new Uint8Array(sharedMemory.buffer). */
+  segmentMap(view: Uint8Array, offset: number, size: number, fd: number): void;
+  /** Replace the range with private zero pages (the memory stays valid). */
+  segmentUnmap(view: Uint8Array, offset: number, size: number): void;
+  closeFd(fd: number): void;
+  EventChannel: typeof EventChannel;
+  CtlSocket: typeof CtlSocket;
+  /** Socket file is chmod 0600; connections from another euid are dropped. */
+  ctlListen(path: string, onConnection: (fd: number) => void): CtlListener;
+  /** Connected, non-blocking, close-on-exec fd; wrap it in a CtlSocket. */
+  ctlConnect(path: string): number;
+}
+
+export interface XwayNativeUnavailable {
+  platformAvailable: false;
+  unavailableReason: string;
+}
+
+export type XwayNative = XwayNativeLinux | XwayNativeUnavailable;
