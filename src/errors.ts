@@ -5,7 +5,10 @@ export type XwayErrorCode =
   | 'ERR_XWAY_RING_CORRUPT'
   | 'ECONNRESET'
   | 'EPIPE'
-  | 'ERR_XWAY_CORE';
+  | 'ERR_XWAY_CORE'
+  | 'ERR_XWAY_HOST_UNAVAILABLE'
+  | 'ERR_XWAY_PROTOCOL'
+  | 'ERR_XWAY_SETUP';
 
 export class XwayError extends Error {
   readonly code: XwayErrorCode;

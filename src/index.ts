@@ -11,3 +11,13 @@ export {
   RING_HEADER, CHANNEL_HEADER, MIN_CAPACITY, MAX_CAPACITY, RESERVED_BYTES, ringByteLength, channelByteLength,
 } from './ring/layout.js';
 export { XwayError, RingCorruptError, RingResetError, RingShutdownError, XwayRangeError, type XwayErrorCode } from './errors.js';
+
+// Platforms: one side's end of an established channel, and how to get one.
+export type { ChannelEnd, PlatformName } from './platform/types.js';
+export { ThreadChannelEnd, createThreadChannel, acceptThreadChannel, type ThreadChannelOffer } from './platform/threads.js';
+export { HostChannelEnd } from './platform/host/channel-end.js';
+export { listenHost, type HostListener, type HostListenOptions } from './platform/host/listen.js';
+export { connectHost, SetupError } from './platform/host/connect.js';
+export { type HostChannelOptions } from './platform/host/limits.js';
+export { ProtocolError } from './platform/host/protocol.js';
+export { hostUnavailableReason, HostUnavailableError } from './platform/host/native.js';

@@ -33,11 +33,11 @@ export class Channel {
     return channelByteLength(capacityA, capacityB);
   }
 
-  /** Lays out a new channel at `offset` and returns the initiator's end of it. */
-  static create(memory: WebAssembly.Memory, offset: number, caps: ChannelCapacities): Channel {
+  /** Lays out a new channel at `offset` and returns `side`'s end of it. */
+  static create(memory: WebAssembly.Memory, offset: number, caps: ChannelCapacities, side: ChannelSide = 'initiator'): Channel {
     const [capacityA, capacityB] = validate(memory, offset, caps);
     check(coreFor(memory).channelInit(offset, capacityA, capacityB), 'Channel.create');
-    return new Channel(memory, offset, capacityA, capacityB, 'initiator');
+    return new Channel(memory, offset, capacityA, capacityB, side);
   }
 
   /** Checks a channel laid out by the peer and returns `side`'s end of it. */

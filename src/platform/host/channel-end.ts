@@ -1,0 +1,97 @@
+// One side of an established host channel: the segment mapped into this thread's region pool, an
+// event-channel port bound to the peer's, and the control socket kept open so that the peer's
+// death (even SIGKILL) is seen at once as the socket closing.
+
+import type { Channel } from '../../ring/channel.js';
+import type { ChannelEnd } from '../types.js';
+import type { CtlSocket } from './native-api.js';
+import { nativeAddon } from './native.js';
+import { closePort, notifyPort } from './events.js';
+import { regionPool } from './region-pool.js';
+
+export interface HostChannelResources {
+  channel: Channel;
+  /** Bytes mapped at channel.offset. */
+  size: number;
+  port: number;
+  ctl: CtlSocket;
+  pid: number;
+}
+
+export class HostChannelEnd implements ChannelEnd {
+  readonly platform = 'host' as const;
+  readonly channel: Channel;
+  readonly peer: { pid: number };
+  onwake: (() => void) | null = null;
+  onpeergone: ((reason: string) => void) | null = null;
+  #size: number;
+  #port: number;
+  #ctl: CtlSocket;
+  #closed = false;
+  #peerGone = false;
+
+  constructor(r: HostChannelResources) {
+    this.channel = r.channel;
+    this.peer = { pid: r.pid };
+    this.#size = r.size;
+    this.#port = r.port;
+    this.#ctl = r.ctl;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Called by the event channel when the peer notified our port. */
+  wake(): void {
+    if (!this.#closed) this.onwake?.();
+  }
+
+  /** The control socket spoke after set-up (never legitimate) or closed. */
+  controlClosed(code: string | null): void {
+    if (this.#closed || this.#peerGone) return;
+    this.#peerGone = true;
+    const { tx, rx } = this.channel;
+    if (code === null && rx.finished) {
+      // An orderly close after the peer's end of stream: what it sent stays readable, but
+      // nobody will read what we write any more.
+      tx.abort();
+      this.onwake?.();
+      return;
+    }
+    this.channel.abort();
+    this.onwake?.();
+    this.onpeergone?.(code === null ? 'peer closed its control socket without ending the stream' : `control socket error ${code}`);
+  }
+
+  notify(): void {
+    if (!this.#closed && !this.#peerGone) notifyPort(this.#port);
+  }
+
+  armWake(): void {
+    // Nothing to arm: the peer's notification arrives on our port whenever it is owed.
+  }
+
+  ref(): void {
+    if (!this.#closed) this.#ctl.ref();
+  }
+
+  unref(): void {
+    if (!this.#closed) this.#ctl.unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    const { tx, rx } = this.channel;
+    // Unless both directions ended cleanly, the peer must see a reset, and be woken to see it.
+    if (!this.#peerGone && !(tx.finished && rx.ended)) {
+      if (this.channel.abort()) notifyPort(this.#port);
+    }
+    this.#closed = true;
+    closePort(this.#port);
+    this.#ctl.close();
+    const pool = regionPool();
+    nativeAddon().segmentUnmap(pool.view(), this.channel.offset, this.#size);
+    pool.release(this.channel.offset, this.#size);
+  }
+}

@@ -1,0 +1,107 @@
+// The connecting side of host channel set-up (see listen.ts for the exchange). The promise
+// settles with an established channel end, or rejects with a typed error after releasing every
+// mapping, port and descriptor it made.
+
+import { Channel } from '../../ring/channel.js';
+import { XwayError } from '../../errors.js';
+import { HostChannelEnd } from './channel-end.js';
+import { bindPort, closePort, openPort } from './events.js';
+import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { nativeAddon } from './native.js';
+import type { CtlSocket } from './native-api.js';
+import { decode, encode, MessageType, ProtocolError } from './protocol.js';
+import { regionPool } from './region-pool.js';
+
+export class SetupError extends XwayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_XWAY_SETUP', message);
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+export function connectHost(path: string, options: HostChannelOptions = {}): Promise<HostChannelEnd> {
+  const native = nativeAddon();
+  const limits = resolveOptions(options);
+  const capacityA = limits.capacity;
+  const capacityB = limits.capacity;
+
+  return new Promise((resolve, reject) => {
+    let made: { offset: number; size: number; port?: number } | undefined;
+    let end: HostChannelEnd | undefined;
+    let settled = false;
+    let peerPid = 0;
+
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ctl.close();
+      if (made) {
+        if (made.port !== undefined) closePort(made.port);
+        const pool = regionPool();
+        native.segmentUnmap(pool.view(), made.offset, made.size);
+        pool.release(made.offset, made.size);
+        made = undefined;
+      }
+      reject(err instanceof XwayError ? err : new SetupError(`host channel set-up failed: ${err.message}`, { cause: err }));
+    };
+
+    const onAccept = (segmentFd: number, serverEventFd: number, bound: () => void) => {
+      const size = segmentSize(capacityA, capacityB);
+      const pool = regionPool();
+      const offset = pool.allocate(size);
+      try {
+        native.segmentMap(pool.view(), offset, size, segmentFd);
+      } catch (err) {
+        pool.release(offset, size);
+        throw err;
+      }
+      made = { offset, size };
+      // Checks the header the server wrote against what we asked for.
+      const channel = Channel.attach(pool.memory, offset, { capacityA, capacityB }, 'initiator');
+      const { port, fd: eventFd } = openPort(() => end?.wake());
+      made.port = port;
+      bindPort(port, serverEventFd);
+      bound();
+      ctl.send(encode({ type: MessageType.Ready }), [eventFd]);
+      settled = true;
+      clearTimeout(timer);
+      made = undefined;
+      end = new HostChannelEnd({ channel, size, port, ctl, pid: peerPid });
+      resolve(end);
+    };
+
+    const fd = native.ctlConnect(path);
+    const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
+      let owned = fds;
+      try {
+        if (end) throw new ProtocolError('malformed', 'control message after set-up');
+        const message = decode(data, fds.length);
+        if (message.type === MessageType.Refuse) {
+          throw new SetupError(`the listener refused the channel (${message.reason}): ${message.text}`);
+        }
+        if (message.type !== MessageType.Accept) throw new ProtocolError('malformed', `unexpected message type ${message.type}`);
+        if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
+          throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
+        }
+        const [segmentFd, serverEventFd] = fds;
+        owned = [serverEventFd]; // until bindPort takes it over
+        try {
+          onAccept(segmentFd, serverEventFd, () => (owned = []));
+        } finally {
+          native.closeFd(segmentFd); // the mapping keeps the segment alive
+        }
+      } catch (err) {
+        for (const extra of owned) { try { native.closeFd(extra); } catch { /* closed */ } }
+        if (end) end.controlClosed('EPROTO');
+        else fail(err as Error);
+      }
+    }, (code) => {
+      if (end) end.controlClosed(code);
+      else fail(new SetupError(`the listener closed the control socket during set-up (${code ?? 'EOF'})`));
+    });
+    peerPid = ctl.peerCredentials().pid;
+    const timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
+    ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid }));
+  });
+}

@@ -1,0 +1,41 @@
+// Ring sizes and time limits of connection set-up, shared by both sides.
+
+import { isValidCapacity, MIN_CAPACITY, MAX_CAPACITY, channelByteLength, WASM_PAGE } from '../../ring/layout.js';
+import { XwayRangeError } from '../../errors.js';
+
+export interface HostChannelOptions {
+  /** Capacity of each ring (power of two). Default 256 KiB. */
+  capacity?: number;
+  /** Largest ring capacity a listener grants. Default 16 MiB. */
+  maxCapacity?: number;
+  /** Set-up must finish within this many milliseconds. Default 5000. */
+  setupTimeoutMs?: number;
+  /** Set-ups in progress a listener accepts at once; more are refused as busy. Default 64. */
+  maxPending?: number;
+}
+
+export const DEFAULT_CAPACITY = 256 * 1024;
+export const DEFAULT_MAX_CAPACITY = 16 * 1024 * 1024;
+
+export function resolveOptions(o: HostChannelOptions = {}): Required<HostChannelOptions> {
+  const r = {
+    capacity: o.capacity ?? DEFAULT_CAPACITY,
+    maxCapacity: o.maxCapacity ?? DEFAULT_MAX_CAPACITY,
+    setupTimeoutMs: o.setupTimeoutMs ?? 5000,
+    maxPending: o.maxPending ?? 64,
+  };
+  for (const key of ['capacity', 'maxCapacity'] as const) {
+    if (!isValidCapacity(r[key])) {
+      throw new XwayRangeError(`${key} must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${r[key]}`);
+    }
+  }
+  for (const key of ['setupTimeoutMs', 'maxPending'] as const) {
+    if (!Number.isInteger(r[key]) || r[key] <= 0) throw new XwayRangeError(`${key} must be a positive integer, got ${r[key]}`);
+  }
+  return r;
+}
+
+/** Bytes of segment for a channel: the channel rounded up to whole wasm pages. */
+export function segmentSize(capacityA: number, capacityB: number): number {
+  return Math.ceil(channelByteLength(capacityA, capacityB) / WASM_PAGE) * WASM_PAGE;
+}

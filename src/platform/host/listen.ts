@@ -1,0 +1,149 @@
+// The accepting side of host channel set-up. For each client on the control socket:
+//   HELLO  -> check version and ring sizes against our limits
+//          -> create a sealed segment, map it, lay out the channel, open an event port
+//   ACCEPT -> (segment fd, our event fd)
+//   READY  <- (client's event fd) -> bind it: the channel is established
+// Anything malformed, out of range or late is refused with a reason, and everything made for that
+// client (mapping, port, descriptors) is released before the socket is closed.
+
+import { Channel } from '../../ring/channel.js';
+import { isValidCapacity } from '../../ring/layout.js';
+import { HostChannelEnd } from './channel-end.js';
+import { bindPort, closePort, openPort } from './events.js';
+import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { nativeAddon } from './native.js';
+import type { CtlListener, CtlSocket } from './native-api.js';
+import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
+import { regionPool } from './region-pool.js';
+
+export interface HostListener {
+  readonly path: string;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface HostListenOptions extends HostChannelOptions {
+  /** A client was refused (malformed hello, out-of-range sizes, timeout…); for logs and tests. */
+  onRefused?: (reason: RefuseReason, message: string) => void;
+}
+
+/** Listens on `path` (a Unix socket, created owner-only) and calls `onChannel` for each
+ *  established channel. */
+export function listenHost(path: string, options: HostListenOptions, onChannel: (end: HostChannelEnd) => void): HostListener {
+  const native = nativeAddon();
+  const limits = resolveOptions(options);
+  let pending = 0;
+
+  const listener: CtlListener = native.ctlListen(path, (fd) => {
+    pending++;
+    let stage: 'hello' | 'ready' | 'done' = 'hello';
+    let made: { offset: number; size: number; port: number; capacityA: number; capacityB: number } | undefined;
+    let end: HostChannelEnd | undefined;
+
+    const release = () => {
+      if (!made) return;
+      closePort(made.port);
+      const pool = regionPool();
+      native.segmentUnmap(pool.view(), made.offset, made.size);
+      pool.release(made.offset, made.size);
+      made = undefined;
+    };
+    const leaveSetup = () => {
+      const wasInSetup = stage !== 'done';
+      if (wasInSetup) {
+        stage = 'done';
+        pending--;
+        clearTimeout(timer);
+      }
+      return wasInSetup;
+    };
+    const refuse = (reason: RefuseReason, message: string) => {
+      if (!leaveSetup()) return;
+      try {
+        ctl.send(encode({ type: MessageType.Refuse, reason, text: message }));
+      } catch { /* the client may already be gone */ }
+      ctl.close();
+      release();
+      options.onRefused?.(reason, message);
+    };
+    const timer = setTimeout(() => refuse('malformed', `set-up not finished within ${limits.setupTimeoutMs} ms`), limits.setupTimeoutMs);
+
+    const onHello = (capacityA: number, capacityB: number) => {
+      if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
+      for (const cap of [capacityA, capacityB]) {
+        if (!isValidCapacity(cap) || cap > limits.maxCapacity) {
+          throw new ProtocolError('capacity', `ring capacity ${cap} is not a power of two from 4096 to ${limits.maxCapacity}`);
+        }
+      }
+      const size = segmentSize(capacityA, capacityB);
+      const segment = native.segmentCreate(size);
+      try {
+        const pool = regionPool();
+        const offset = pool.allocate(size);
+        try {
+          native.segmentMap(pool.view(), offset, size, segment);
+        } catch (err) {
+          pool.release(offset, size);
+          throw err;
+        }
+        const { port, fd: eventFd } = openPort(() => end?.wake());
+        made = { offset, size, port, capacityA, capacityB };
+        Channel.create(pool.memory, offset, { capacityA, capacityB }, 'acceptor');
+        ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
+      } finally {
+        native.closeFd(segment); // our mapping and the client's copy keep the segment alive
+      }
+    };
+
+    const onReady = (pid: number) => {
+      if (!made) throw new ProtocolError('internal', 'no channel to complete');
+      const { offset, size, port, capacityA, capacityB } = made;
+      made = undefined;
+      leaveSetup();
+      // Capacities from our own records, never from the shared control block.
+      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
+      end = new HostChannelEnd({ channel, size, port, ctl, pid });
+      onChannel(end);
+    };
+
+    let pid = 0;
+    const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
+      let owned = fds; // descriptors we still have to close if this message is refused
+      try {
+        if (stage === 'done') throw new ProtocolError('malformed', 'control message after set-up');
+        const message = decode(data, fds.length);
+        if (stage === 'hello' && message.type === MessageType.Hello) {
+          pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
+          onHello(message.capacityA, message.capacityB);
+          stage = 'ready';
+        } else if (stage === 'ready' && message.type === MessageType.Ready) {
+          if (!made) throw new ProtocolError('internal', 'no channel to complete');
+          bindPort(made.port, fds[0]);
+          owned = []; // the port owns the client's event descriptor from here on
+          onReady(pid);
+        } else {
+          throw new ProtocolError('malformed', `unexpected message type ${message.type} during set-up`);
+        }
+      } catch (err) {
+        for (const extra of owned) closeQuietly(extra);
+        if (end) end.controlClosed('EPROTO');
+        else refuse(err instanceof ProtocolError ? err.reason : 'internal', (err as Error).message);
+      }
+    }, (code) => {
+      if (end) end.controlClosed(code);
+      else refuse('malformed', `client went away during set-up (${code ?? 'EOF'})`);
+    });
+  });
+
+  function closeQuietly(fd: number) {
+    try { native.closeFd(fd); } catch { /* already closed */ }
+  }
+
+  return {
+    path,
+    close: () => listener.close(),
+    ref: () => listener.ref(),
+    unref: () => listener.unref(),
+  };
+}

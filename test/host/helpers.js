@@ -1,0 +1,53 @@
+// Helpers for tests with a real second process.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const PEER = new URL('./fixtures/peer.js', import.meta.url).pathname;
+
+/** Starts fixtures/peer.js; `next(event)` resolves with the next JSON line of that event. */
+export function startPeer(args) {
+  const child = spawn(process.execPath, [PEER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const waiting = [];
+  const seen = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const message = JSON.parse(line);
+    const i = waiting.findIndex((w) => w.event === message.event);
+    if (i >= 0) waiting.splice(i, 1)[0].resolve(message);
+    else seen.push(message);
+  });
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.next = (event, ms = 60_000) => {
+    const i = seen.findIndex((m) => m.event === event);
+    if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`peer did not report '${event}' within ${ms} ms`)), ms);
+      waiting.push({ event, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+    });
+  };
+  return child;
+}
+
+/** A socket path in a fresh owner-only directory. */
+export function tempSocket() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xway-host-'));
+  return { path: path.join(dir, 'ctl.sock'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Descriptors open in this process, with what they point to. */
+export function openFds() {
+  return fs.readdirSync('/proc/self/fd').map((fd) => {
+    let target = '';
+    try { target = fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { /* the readdir's own fd */ }
+    return `${fd} -> ${target}`;
+  }).filter((s) => !s.endsWith('-> ')).sort();
+}
+
+/** Channel segments still mapped into this process. */
+export function mappedSegments() {
+  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('xway-channel'));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,96 @@
+// The host platform between real processes: streaming, a peer killed with SIGKILL, a hostile
+// peer scribbling over the shared headers, and garbage on the control socket.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connectHost, listenHost, XwayError, hostUnavailableReason } from '../../dist/index.js';
+import { regionPool } from '../../dist/platform/host/region-pool.js';
+import { pump } from './fixtures/pump.js';
+import { startPeer, tempSocket, openFds, mappedSegments, sleep } from './helpers.js';
+
+const MiB = 1 << 20;
+
+test('the host platform is available here', () => {
+  assert.is(hostUnavailableReason(), null);
+});
+
+test('two processes stream 256 MiB each way at once; every byte checked on both sides', async () => {
+  const sock = tempSocket();
+  const total = 256 * MiB;
+  const server = startPeer(['serve', sock.path, String(total), '11']);
+  await server.next('listening');
+  const end = await connectHost(sock.path, { capacity: 256 * 1024 });
+  assert.is(end.peer.pid, server.pid, 'peer pid from the kernel');
+  const mine = await pump(end, { total, seed: 12 });
+  const theirs = await server.next('done');
+  end.close();
+  assert.equal(mine, { sent: total, got: total, mismatchAt: -1 });
+  assert.is(theirs.sent, total);
+  assert.is(theirs.got, total);
+  assert.is(theirs.mismatchAt, -1);
+  assert.equal(await server.exited, { code: 0, signal: null }, 'the server exits by itself: nothing left open');
+  sock.cleanup();
+});
+
+test('kill -9 of the peer mid-transfer: reset seen within 100 ms, nothing of the channel left', async () => {
+  const sock = tempSocket();
+  const fdsBefore = openFds(); // before the child: its stdout pipe closes when it dies
+  const server = startPeer(['serve', sock.path, String(1e15), '5']);
+  await server.next('listening');
+  const freeBefore = regionPool().freePages;
+  const end = await connectHost(sock.path);
+  let killedAt = 0;
+  const goneAt = new Promise((resolve) => { end.onpeergone = (reason) => resolve({ at: performance.now(), reason }); });
+  const result = pump(end, {
+    total: 1e15,
+    onProgress: (got) => {
+      if (got > 32 * MiB && !killedAt) { killedAt = performance.now(); server.kill('SIGKILL'); }
+    },
+  }).then(() => null, (err) => err);
+  const gone = await goneAt;
+  const err = await result;
+  assert.ok(killedAt > 0);
+  const delay = gone.at - killedAt;
+  assert.ok(delay < 100, `reset seen ${delay.toFixed(1)} ms after the kill`);
+  assert.instance(err, XwayError);
+  assert.is(err.code, 'ECONNRESET');
+  assert.ok(end.channel.rx.isReset);
+  end.close();
+  assert.equal(await server.exited, { code: null, signal: 'SIGKILL' });
+  assert.equal(mappedSegments(), [], 'segment still mapped');
+  assert.equal(openFds(), fdsBefore, 'descriptors left behind');
+  assert.ok(regionPool().freePages >= freeBefore, 'the slot went back to the pool');
+  sock.cleanup();
+});
+
+test('a hostile peer scribbling over the headers: typed errors, the victim closes and lives on', async () => {
+  const sock = tempSocket();
+  const ends = [];
+  const fdsBefore = openFds();
+  const listener = listenHost(sock.path, {}, (end) => ends.push(end));
+  const hostile = startPeer(['hostile', sock.path]);
+  await hostile.next('connected');
+  while (!ends.length) await sleep(1);
+  const victim = ends[0];
+  const outcome = await Promise.race([
+    pump(victim, { total: 1e15 }).then(() => 'finished', (err) => err),
+    sleep(10_000).then(() => 'hung'),
+  ]);
+  assert.instance(outcome, XwayError, `outcome: ${outcome}`);
+  assert.ok(['ERR_XWAY_RING_CORRUPT', 'ECONNRESET', 'EPIPE'].includes(outcome.code), outcome.code);
+  victim.close();
+  hostile.kill('SIGKILL');
+  await hostile.exited;
+  // The listener still serves a good client.
+  const server = startPeer(['serve', sock.path + '2', String(8 * MiB), '3']);
+  await server.next('listening');
+  const good = await connectHost(sock.path + '2');
+  assert.equal(await pump(good, { total: 8 * MiB, seed: 4 }), { sent: 8 * MiB, got: 8 * MiB, mismatchAt: -1 });
+  good.close();
+  await server.exited;
+  listener.close();
+  assert.equal(mappedSegments(), []);
+  assert.equal(openFds(), fdsBefore);
+  sock.cleanup();
+});
+
+test.run();
