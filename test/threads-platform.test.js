@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Worker, threadId } from 'node:worker_threads';
 import { createThreadChannel, XwayError } from '../dist/index.js';
 import { pump } from './host/fixtures/pump.js';
+import { within } from './host/helpers.js';
 
 const PEER = new URL('./fixtures/thread-peer.js', import.meta.url);
 const MiB = 1 << 20;
@@ -14,7 +15,7 @@ test('a worker and the main thread stream 64 MiB each way, event-driven on both 
   const { end, offer } = createThreadChannel({ capacityA: 64 * 1024 }, threadId);
   worker.postMessage(offer, [offer.port]);
   const theirs = new Promise((resolve) => worker.once('message', resolve));
-  const mine = await pump(end, { total: 64 * MiB, seed: 22 });
+  const mine = await within(60_000, pump(end, { total: 64 * MiB, seed: 22 }), 'streaming');
   assert.equal(mine, { sent: 64 * MiB, got: 64 * MiB, mismatchAt: -1 });
   const result = await theirs;
   assert.is(result.event, 'done');
@@ -37,7 +38,7 @@ test('a terminated worker: the other side sees a reset, promptly', async () => {
     total: 1e15,
     onProgress: (got) => { if (got > 16 * MiB && !terminatedAt) { terminatedAt = performance.now(); worker.terminate(); } },
   }).then(() => null, (err) => err);
-  const at = await gone;
+  const at = await within(10_000, gone, 'worker loss noticed');
   const err = await result;
   assert.instance(err, XwayError);
   assert.is(err.code, 'ECONNRESET');

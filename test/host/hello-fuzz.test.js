@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
 import { connectHost, listenHost } from '../../dist/index.js';
 import { encode, decode, MessageType } from '../../dist/platform/host/protocol.js';
-import { tempSocket, openFds, mappedSegments, sleep } from './helpers.js';
+import { tempSocket, openFds, mappedSegments, within, waitFor } from './helpers.js';
 import { pump } from './fixtures/pump.js';
 
 const MiB = 1 << 20;
@@ -62,9 +62,9 @@ test('random, truncated and out-of-range hellos are refused; good clients still 
   assert.ok(refusals.includes('capacity') && refusals.includes('version') && refusals.includes('malformed'));
 
   const good = await connectHost(sock.path, { capacity: 65536 });
-  assert.equal(await pump(good, { total: MiB, seed: 2 }), { sent: MiB, got: MiB, mismatchAt: -1 });
+  assert.equal(await within(30_000, pump(good, { total: MiB, seed: 2 }), 'good client'), { sent: MiB, got: MiB, mismatchAt: -1 });
   good.close();
-  while (ends.some((e) => !e.closed)) await sleep(5);
+  await waitFor(() => ends.length === 1 && ends.every((e) => e.closed), 10_000, 'server side closed');
   listener.close();
   assert.equal(mappedSegments(), []);
   assert.equal(openFds(), fdsBefore);

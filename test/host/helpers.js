@@ -51,3 +51,21 @@ export function mappedSegments() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Rejects if `promise` has not settled within `ms`: a test fails instead of hanging. */
+export function within(ms, promise, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms); }),
+  ]);
+}
+
+/** Polls `condition` every few ms; throws after `ms`. */
+export async function waitFor(condition, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not true within ${ms} ms`);
+    await sleep(2);
+  }
+}

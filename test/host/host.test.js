@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { connectHost, listenHost, XwayError, hostUnavailableReason } from '../../dist/index.js';
 import { regionPool } from '../../dist/platform/host/region-pool.js';
 import { pump } from './fixtures/pump.js';
-import { startPeer, tempSocket, openFds, mappedSegments, sleep } from './helpers.js';
+import { startPeer, tempSocket, openFds, mappedSegments, sleep, within, waitFor } from './helpers.js';
 
 const MiB = 1 << 20;
 
@@ -20,7 +20,7 @@ test('two processes stream 256 MiB each way at once; every byte checked on both 
   await server.next('listening');
   const end = await connectHost(sock.path, { capacity: 256 * 1024 });
   assert.is(end.peer.pid, server.pid, 'peer pid from the kernel');
-  const mine = await pump(end, { total, seed: 12 });
+  const mine = await within(60_000, pump(end, { total, seed: 12 }), 'streaming');
   const theirs = await server.next('done');
   end.close();
   assert.equal(mine, { sent: total, got: total, mismatchAt: -1 });
@@ -38,6 +38,7 @@ test('kill -9 of the peer mid-transfer: reset seen within 100 ms, nothing of the
   await server.next('listening');
   const freeBefore = regionPool().freePages;
   const end = await connectHost(sock.path);
+  const cleanup = setTimeout(() => server.kill('SIGKILL'), 30_000).unref(); // never leave it behind
   let killedAt = 0;
   const goneAt = new Promise((resolve) => { end.onpeergone = (reason) => resolve({ at: performance.now(), reason }); });
   const result = pump(end, {
@@ -46,7 +47,7 @@ test('kill -9 of the peer mid-transfer: reset seen within 100 ms, nothing of the
       if (got > 32 * MiB && !killedAt) { killedAt = performance.now(); server.kill('SIGKILL'); }
     },
   }).then(() => null, (err) => err);
-  const gone = await goneAt;
+  const gone = await within(30_000, goneAt, 'peer death noticed');
   const err = await result;
   assert.ok(killedAt > 0);
   const delay = gone.at - killedAt;
@@ -55,6 +56,7 @@ test('kill -9 of the peer mid-transfer: reset seen within 100 ms, nothing of the
   assert.is(err.code, 'ECONNRESET');
   assert.ok(end.channel.rx.isReset);
   end.close();
+  clearTimeout(cleanup);
   assert.equal(await server.exited, { code: null, signal: 'SIGKILL' });
   assert.equal(mappedSegments(), [], 'segment still mapped');
   assert.equal(openFds(), fdsBefore, 'descriptors left behind');
@@ -68,25 +70,29 @@ test('a hostile peer scribbling over the headers: typed errors, the victim close
   const fdsBefore = openFds();
   const listener = listenHost(sock.path, {}, (end) => ends.push(end));
   const hostile = startPeer(['hostile', sock.path]);
-  await hostile.next('connected');
-  while (!ends.length) await sleep(1);
-  const victim = ends[0];
-  const outcome = await Promise.race([
-    pump(victim, { total: 1e15 }).then(() => 'finished', (err) => err),
-    sleep(10_000).then(() => 'hung'),
-  ]);
-  assert.instance(outcome, XwayError, `outcome: ${outcome}`);
-  assert.ok(['ERR_XWAY_RING_CORRUPT', 'ECONNRESET', 'EPIPE'].includes(outcome.code), outcome.code);
-  victim.close();
-  hostile.kill('SIGKILL');
-  await hostile.exited;
-  // The listener still serves a good client.
-  const server = startPeer(['serve', sock.path + '2', String(8 * MiB), '3']);
-  await server.next('listening');
-  const good = await connectHost(sock.path + '2');
-  assert.equal(await pump(good, { total: 8 * MiB, seed: 4 }), { sent: 8 * MiB, got: 8 * MiB, mismatchAt: -1 });
+  try {
+    await hostile.next('connected');
+    await waitFor(() => ends.length === 1, 10_000, 'hostile channel accepted');
+    const victim = ends[0];
+    const outcome = await Promise.race([
+      pump(victim, { total: 1e15 }).then(() => 'finished', (err) => err),
+      sleep(10_000).then(() => 'hung'),
+    ]);
+    assert.instance(outcome, XwayError, `outcome: ${outcome}`);
+    assert.ok(['ERR_XWAY_RING_CORRUPT', 'ECONNRESET', 'EPIPE'].includes(outcome.code), outcome.code);
+    victim.close();
+  } finally {
+    hostile.kill('SIGKILL');
+    await hostile.exited;
+  }
+  // The same listener still serves a good client (here, this very process).
+  const good = await connectHost(sock.path);
+  await waitFor(() => ends.length === 2, 10_000, 'good channel accepted');
+  const [mine, theirs] = await within(30_000, Promise.all([pump(good, { total: 8 * MiB, seed: 4 }), pump(ends[1], { total: 8 * MiB, seed: 5 })]), 'good client');
+  assert.equal(mine, { sent: 8 * MiB, got: 8 * MiB, mismatchAt: -1 });
+  assert.equal(theirs, { sent: 8 * MiB, got: 8 * MiB, mismatchAt: -1 });
   good.close();
-  await server.exited;
+  ends[1].close();
   listener.close();
   assert.equal(mappedSegments(), []);
   assert.equal(openFds(), fdsBefore);
