@@ -5,9 +5,8 @@
 import type { Channel } from '../../ring/channel.js';
 import type { ChannelEnd } from '../types.js';
 import type { CtlSocket } from './native-api.js';
-import { nativeAddon } from './native.js';
 import { closePort, notifyPort } from './events.js';
-import { regionPool } from './region-pool.js';
+import { unmapSegment } from './mapping.js';
 
 export interface HostChannelResources {
   channel: Channel;
@@ -90,8 +89,6 @@ export class HostChannelEnd implements ChannelEnd {
     this.#closed = true;
     closePort(this.#port);
     this.#ctl.close();
-    const pool = regionPool();
-    nativeAddon().segmentUnmap(pool.view(), this.channel.offset, this.#size);
-    pool.release(this.channel.offset, this.#size);
+    unmapSegment(this.channel.offset, this.#size);
   }
 }

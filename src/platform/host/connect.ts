@@ -11,6 +11,7 @@ import { nativeAddon } from './native.js';
 import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
 import { regionPool } from './region-pool.js';
+import { mapSegment, unmapSegment } from './mapping.js';
 
 export class SetupError extends XwayError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -38,9 +39,7 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
       ctl.close();
       if (made) {
         if (made.port !== undefined) closePort(made.port);
-        const pool = regionPool();
-        native.segmentUnmap(pool.view(), made.offset, made.size);
-        pool.release(made.offset, made.size);
+        unmapSegment(made.offset, made.size);
         made = undefined;
       }
       reject(err instanceof XwayError ? err : new SetupError(`host channel set-up failed: ${err.message}`, { cause: err }));
@@ -48,17 +47,10 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
 
     const onAccept = (segmentFd: number, serverEventFd: number, bound: () => void) => {
       const size = segmentSize(capacityA, capacityB);
-      const pool = regionPool();
-      const offset = pool.allocate(size);
-      try {
-        native.segmentMap(pool.view(), offset, size, segmentFd);
-      } catch (err) {
-        pool.release(offset, size);
-        throw err;
-      }
+      const offset = mapSegment(segmentFd, size);
       made = { offset, size };
       // Checks the header the server wrote against what we asked for.
-      const channel = Channel.attach(pool.memory, offset, { capacityA, capacityB }, 'initiator');
+      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'initiator');
       const { port, fd: eventFd } = openPort(() => end?.wake());
       made.port = port;
       bindPort(port, serverEventFd);

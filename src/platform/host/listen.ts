@@ -15,6 +15,7 @@ import { nativeAddon } from './native.js';
 import type { CtlListener, CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
 import { regionPool } from './region-pool.js';
+import { mapSegment, unmapSegment } from './mapping.js';
 
 export interface HostListener {
   readonly path: string;
@@ -44,9 +45,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     const release = () => {
       if (!made) return;
       closePort(made.port);
-      const pool = regionPool();
-      native.segmentUnmap(pool.view(), made.offset, made.size);
-      pool.release(made.offset, made.size);
+      unmapSegment(made.offset, made.size);
       made = undefined;
     };
     const leaveSetup = () => {
@@ -79,17 +78,10 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       const size = segmentSize(capacityA, capacityB);
       const segment = native.segmentCreate(size);
       try {
-        const pool = regionPool();
-        const offset = pool.allocate(size);
-        try {
-          native.segmentMap(pool.view(), offset, size, segment);
-        } catch (err) {
-          pool.release(offset, size);
-          throw err;
-        }
+        const offset = mapSegment(segment, size);
         const { port, fd: eventFd } = openPort(() => end?.wake());
         made = { offset, size, port, capacityA, capacityB };
-        Channel.create(pool.memory, offset, { capacityA, capacityB }, 'acceptor');
+        Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
         ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
       } finally {
         native.closeFd(segment); // our mapping and the client's copy keep the segment alive
