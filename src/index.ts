@@ -16,6 +16,7 @@ export { XwayError, RingCorruptError, RingResetError, RingShutdownError, XwayRan
 export type { ChannelEnd, PlatformName } from './platform/types.js';
 export { ThreadChannelEnd, createThreadChannel, acceptThreadChannel, type ThreadChannelOffer } from './platform/threads.js';
 export { HostChannelEnd } from './platform/host/channel-end.js';
+export { regionPool, RegionPool } from './platform/host/region-pool.js';
 export { listenHost, type HostListener, type HostListenOptions } from './platform/host/listen.js';
 export { connectHost, SetupError } from './platform/host/connect.js';
 export { type HostChannelOptions } from './platform/host/limits.js';

@@ -4,9 +4,10 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { DONE, FAILED, GO, SENT_BYTE_OFFSET, STOP } from '../control.mjs';
+import { PERIOD, RR_BATCH, rttSummary } from '../shared.mjs';
 
-/** Stream byte at position s is s % PERIOD: a prime, so a misplaced chunk shows up in samples. */
-export const PERIOD = 251;
+export { PERIOD, RR_BATCH, badSample, pattern, rttSummary } from '../shared.mjs';
+
 /** Loop iterations between clock reads (performance.now() is not free at 64-byte chunks). */
 const CHECK_MASK = 127;
 /** A run still going this long past its end has a stuck peer: report failure instead of hanging. */
@@ -16,17 +17,6 @@ export const opts = workerData;
 const ctl = new Int32Array(opts.control);
 const sentSlot = new Float64Array(opts.control, SENT_BYTE_OFFSET, 1);
 const now = () => performance.now();
-
-/** Source bytes: any `chunk` bytes from offset s % PERIOD carry stream positions s... */
-export function pattern(chunk, into = new Uint8Array(chunk + PERIOD)) {
-  for (let i = 0; i < chunk + PERIOD; i++) into[i] = i % PERIOD;
-  return into;
-}
-
-/** True when `n` bytes at stream position s do not start and end as the pattern says. */
-export function badSample(first, last, s, n) {
-  return first !== s % PERIOD || last !== (s + n - 1) % PERIOD;
-}
 
 /** Tells the main thread this side is set up, then blocks until it says go. */
 export function ready() {
@@ -77,10 +67,6 @@ export function consume(read) {
   return { received: s, sent: sentSlot[0], bytes: s - b0, seconds: (t1 - t0) / 1e3, stuck };
 }
 
-/** Round trips per timed sample: the clock ticks in 10s of ns here and costs about as much, so
- *  one reading per trip would blur sub-µs round trips. Same in c/spsc.c. */
-export const RR_BATCH = 8;
-
 /** Ping side of the 1-byte round trip, busy-polling. send(b) must not fail on an empty ring;
  *  recv() returns the byte or -1. Returns the median round trip in µs. */
 export function ping(send, recv) {
@@ -118,14 +104,6 @@ export function pong(send, recv) {
     else if ((it & 0xffff) === 0 && (Atomics.load(ctl, STOP) !== 0 || now() > hard)) break;
   }
   return {};
-}
-
-/** Median and quartiles of round-trip samples in ms, as µs. */
-export function rttSummary(samples) {
-  if (samples.length === 0) return { samples: 0, medianUs: NaN };
-  samples.sort();
-  const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] * 1e3;
-  return { samples: samples.length, medianUs: q(0.5), p10Us: q(0.1), p90Us: q(0.9) };
 }
 
 export { now };
