@@ -26,6 +26,7 @@ import {
   R_DATA_WAITING, R_SPACE_WANTED, FLAG_FIN, FLAG_RST,
 } from "./layout";
 import { E_ARGUMENT, E_HEADER, E_INDEX, E_SHUTDOWN, E_RESET, READY, WAIT } from "./status";
+import { interleave, AFTER_PUBLISH_TAIL, AFTER_ANNOUNCE_DATA, AFTER_PUBLISH_HEAD, AFTER_ANNOUNCE_SPACE } from "./interleave";
 
 // ---- argument checks -------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ function wakeConsumer(ring: u32): i32 {
 @inline function publishTail(ring: u32, n: u32): i32 {
   atomic.store<u32>(ring + R_TAIL, load<u32>(ring + R_TAIL) + n);
   store<u64>(ring + R_BYTES_IN, load<u64>(ring + R_BYTES_IN) + n);
+  interleave(AFTER_PUBLISH_TAIL);
   return wakeConsumer(ring);
 }
 
@@ -181,6 +183,7 @@ export function ringPrepareWaitSpace(ring: u32, cap: u32, need: u32): i32 {
   if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return READY;
   atomic.store<u32>(ring + R_SPACE_WANTED, need);
   bump(ring + R_PRODUCER_WAITS); // counts announcements: each notification answers one of them
+  interleave(AFTER_ANNOUNCE_SPACE);
   // Fresh read of head (not the cache): this is the half of the handshake that must see the
   // consumer's latest release.
   const used = load<u32>(ring + R_TAIL) - atomic.load<u32>(ring + R_HEAD);
@@ -242,6 +245,7 @@ function wakeProducer(ring: u32, cap: u32): i32 {
 @inline function publishHead(ring: u32, cap: u32, n: u32): i32 {
   atomic.store<u32>(ring + R_HEAD, load<u32>(ring + R_HEAD) + n);
   store<u64>(ring + R_BYTES_OUT, load<u64>(ring + R_BYTES_OUT) + n);
+  interleave(AFTER_PUBLISH_HEAD);
   return wakeProducer(ring, cap);
 }
 
@@ -294,6 +298,7 @@ export function ringPrepareWaitData(ring: u32, cap: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
   atomic.store<u32>(ring + R_DATA_WAITING, 1);
   bump(ring + R_CONSUMER_WAITS); // counts announcements: each notification answers one of them
+  interleave(AFTER_ANNOUNCE_DATA);
   const avail = atomic.load<u32>(ring + R_TAIL) - load<u32>(ring + R_HEAD);
   if (avail > cap) {
     atomic.store<u32>(ring + R_DATA_WAITING, 0);

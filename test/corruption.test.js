@@ -122,7 +122,7 @@ test('a concurrent hostile thread scribbling the header: no trap, no hang, canar
 test('debug core (assertions on, via @assemblyscript/loader): fuzzed headers never trip an assertion', async () => {
   const memory = createSharedMemory({ bytes: 2 * CANARY + Ring.byteLength(CAP) + 2 * CAP });
   const wasm = readFileSync(new URL('../build/xway-core.debug.wasm', import.meta.url));
-  const { exports: core } = await loader.instantiate(wasm, { env: { memory } });
+  const { exports: core } = await loader.instantiate(wasm, { env: { memory, interleave() {} } });
   const view = new Uint8Array(memory.buffer);
   const words = new Uint32Array(memory.buffer, OFFSET, 64);
   const scratch = OFFSET + Ring.byteLength(CAP) + CANARY;
