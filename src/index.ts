@@ -22,3 +22,6 @@ export { connectHost, SetupError } from './platform/host/connect.js';
 export { type HostChannelOptions } from './platform/host/limits.js';
 export { ProtocolError } from './platform/host/protocol.js';
 export { hostUnavailableReason, HostUnavailableError } from './platform/host/native.js';
+
+// Sockets.
+export { RingSocket, type RingSocketOptions } from './socket/ring-socket.js';
