@@ -8,7 +8,9 @@ export type XwayErrorCode =
   | 'ERR_XWAY_CORE'
   | 'ERR_XWAY_HOST_UNAVAILABLE'
   | 'ERR_XWAY_PROTOCOL'
-  | 'ERR_XWAY_SETUP';
+  | 'ERR_XWAY_SETUP'
+  | 'ERR_XWAY_NO_RING'
+  | 'ERR_XWAY_REGISTRY';
 
 export class XwayError extends Error {
   readonly code: XwayErrorCode;
