@@ -25,3 +25,20 @@ export { hostUnavailableReason, HostUnavailableError } from './platform/host/nat
 
 // Sockets.
 export { RingSocket, type RingSocketOptions } from './socket/ring-socket.js';
+export { XwayServer, type XwayServerOptions } from './socket/server.js';
+export { connect, connect as createConnection, NoRingError, type XwayConnectOptions, type XwayConnection } from './socket/connect.js';
+export { transportPolicy, isLocalHost, type TransportPolicy } from './switch/policy.js';
+export { registryDirectory, lookupEndpoint, listEndpoints, RegistryError, type RegistryEntry } from './switch/registry.js';
+
+import { XwayServer, type XwayServerOptions } from './socket/server.js';
+import { connect } from './socket/connect.js';
+
+/** Same overloads as net.createServer. */
+export function createServer(options?: XwayServerOptions | ((socket: import('node:net').Socket | import('./socket/ring-socket.js').RingSocket) => void),
+  listener?: (socket: import('node:net').Socket | import('./socket/ring-socket.js').RingSocket) => void): XwayServer {
+  return typeof options === 'function' ? new XwayServer({}, options) : new XwayServer(options, listener);
+}
+
+/** `import xway from 'xway'`: the net-style entry points. */
+const xway = { createServer, connect, createConnection: connect };
+export default xway;

@@ -8,6 +8,7 @@
 // server, and the rest of the net surface build on it.
 
 import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { XwayError } from '../errors.js';
 
@@ -30,9 +31,54 @@ function connectionReset(syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${syscall} ECONNRESET`), { code: 'ECONNRESET', errno: -104, syscall });
 }
 
+/** How long a destroyed socket whose end of stream is sent waits for the peer's (Linux's
+ *  tcp_fin_timeout is the same 60 s). */
+const LINGER_MS = 60_000;
+
+/**
+ * Closes `end` the way close() after FIN closes a TCP socket. Closing the channel end now would
+ * reset it (the peer has not ended its side), and a reset discards what the peer has not read
+ * yet: destroySoon(), and so an http response with `Connection: close`, would lose its tail.
+ * So the end stays open, unref'd, until the peer ends too (a clean close), is gone, or sends
+ * more data (then it is reset, as TCP answers data after close with an RST), or LINGER_MS.
+ */
+function linger(end: ChannelEnd): void {
+  end.unref();
+  const rx = end.channel.rx;
+  const close = () => {
+    clearTimeout(timer);
+    end.onwake = null;
+    end.onpeergone = null;
+    end.close();
+  };
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  const check = () => {
+    try {
+      for (;;) {
+        if (rx.isReset || rx.ended || rx.readable > 0) return close(); // clean close, or a reset for new data
+        if (rx.prepareWaitData()) return end.armWake();
+      }
+    } catch {
+      close(); // the channel was reset
+    }
+  };
+  end.onwake = check;
+  end.onpeergone = close;
+  check();
+}
+
+function brokenPipe(syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${syscall} EPIPE`), { code: 'EPIPE', errno: -32, syscall });
+}
+
 export class RingSocket extends Duplex {
-  readonly transport = 'ring' as const;
-  #end: ChannelEnd;
+  /** null while connecting (writes and reads wait for the channel). */
+  #end: ChannelEnd | null = null;
+  /** After a failed ring set-up: the TCP socket that carries this connection instead. */
+  #tcp: Socket | null = null;
+  #connecting = false;
+  #finalCallback: ((error?: Error | null) => void) | null = null;
   #pending: PendingWrite | null = null;
   #readWanted = false;
   #bytesRead = 0;
@@ -42,28 +88,81 @@ export class RingSocket extends Duplex {
   readonly #local?: RingSocketOptions['local'];
   readonly #remote?: RingSocketOptions['remote'];
 
-  constructor(end: ChannelEnd, options: RingSocketOptions = {}) {
-    super({ allowHalfOpen: options.allowHalfOpen ?? false, emitClose: true, autoDestroy: true });
-    this.#end = end;
+  constructor(end: ChannelEnd | null, options: RingSocketOptions = {}) {
+    // emitClose is off because net.Socket's 'close' carries hadError and a Duplex's carries
+    // nothing: _destroy emits it instead (after any 'error', as net does).
+    super({ allowHalfOpen: options.allowHalfOpen ?? false, emitClose: false, autoDestroy: true });
     this.#local = options.local;
     this.#remote = options.remote;
+    if (end) this.#bind(end);
+    else this.#connecting = true;
+  }
+
+  /** A socket whose channel is still being set up: attach() or fallBackTo() completes it. */
+  static connecting(options: RingSocketOptions = {}): RingSocket {
+    return new RingSocket(null, options);
+  }
+
+  #bind(end: ChannelEnd): void {
+    this.#end = end;
     end.onwake = () => this.#wake();
     end.onpeergone = () => this.destroy(connectionReset('read'));
   }
 
+  /** Completes a connecting socket with its channel; buffered writes and reads proceed. */
+  attach(end: ChannelEnd): void {
+    this.#bind(end);
+    this.#connected();
+    this.#wake();
+    if (this.#finalCallback) this._final(this.#finalCallback);
+  }
+
+  /** Completes a connecting socket with a TCP connection instead (ring set-up failed). */
+  fallBackTo(tcp: Socket): void {
+    this.#tcp = tcp;
+    tcp.on('connect', () => this.#connected());
+    tcp.on('data', (data: Buffer) => {
+      this.#bytesRead += data.length;
+      this.#touch();
+      if (!this.push(data)) tcp.pause();
+    });
+    tcp.on('end', () => this.push(null));
+    tcp.on('error', (err) => this.destroy(err));
+    tcp.on('close', () => { if (!this.destroyed) this.destroy(); });
+    if (this.#pending) this.#flush();
+    if (this.#finalCallback) this._final(this.#finalCallback);
+  }
+
+  #connected(): void {
+    this.#connecting = false;
+    this.emit('connect');
+    this.emit('ready');
+  }
+
+  /** 'ring', or 'tcp' after a fallback. */
+  get transport(): 'ring' | 'tcp' {
+    return this.#tcp ? 'tcp' : 'ring';
+  }
+
   /** The channel this socket runs on (its rings' statistics: `socket.channel.tx.stats()`). */
   get channel() {
+    if (!this.#end) throw new Error(this.#tcp ? 'this connection fell back to TCP: it has no channel' : 'not connected yet');
     return this.#end.channel;
   }
 
   // ---- reading: drain the rx ring into the readable buffer --------------------------------------
 
   override _read(): void {
+    if (this.#tcp) {
+      this.#tcp.resume();
+      return;
+    }
     this.#readWanted = true;
     this.#pull();
   }
 
   #pull(): void {
+    if (!this.#end) return;
     const rx = this.#end.channel.rx;
     try {
       while (this.#readWanted) {
@@ -105,7 +204,19 @@ export class RingSocket extends Duplex {
   #flush(): void {
     const pending = this.#pending;
     if (!pending) return;
-    const tx = this.#end.channel.tx;
+    if (this.#tcp) {
+      this.#pending = null;
+      const tcp = this.#tcp;
+      const rest = pending.chunks.slice(pending.index);
+      rest.forEach((chunk, i) => {
+        this.#bytesWritten += chunk.length;
+        tcp.write(chunk, i === rest.length - 1 ? pending.callback : undefined);
+      });
+      return;
+    }
+    if (!this.#end) return; // connecting: attach() flushes
+    const end = this.#end;
+    const tx = end.channel.tx;
     try {
       while (pending.index < pending.chunks.length) {
         const chunk = pending.chunks[pending.index];
@@ -114,7 +225,7 @@ export class RingSocket extends Duplex {
           continue;
         }
         const n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
-        if (tx.peerNeedsWake) this.#end.notify();
+        if (tx.peerNeedsWake) end.notify();
         if (n > 0) {
           this.#bytesWritten += n;
           this.#touch();
@@ -127,7 +238,7 @@ export class RingSocket extends Duplex {
         }
         const rest = chunk.length - pending.offset;
         if (tx.prepareWaitSpace(Math.min(rest, tx.capacity))) {
-          this.#end.armWake();
+          end.armWake();
           return; // #wake() resumes
         }
       }
@@ -141,6 +252,15 @@ export class RingSocket extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    this.#finalCallback = null;
+    if (this.#tcp) {
+      this.#tcp.end(() => callback());
+      return;
+    }
+    if (!this.#end) {
+      this.#finalCallback = callback; // end() while connecting: FIN once connected
+      return;
+    }
     try {
       const tx = this.#end.channel.tx;
       if (tx.end()) this.#end.notify();
@@ -152,21 +272,30 @@ export class RingSocket extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#clearTimer();
-    this.#end.onwake = null;
-    this.#end.onpeergone = null;
-    this.#end.close(); // resets the channel unless both directions ended cleanly
+    if (this.#end) {
+      this.#end.onwake = null;
+      this.#end.onpeergone = null;
+      if (!error && this.#end.channel.tx.finished) linger(this.#end);
+      else this.#end.close(); // resets the channel unless both directions ended cleanly
+    }
+    this.#tcp?.destroy();
     callback(error);
+    process.nextTick(() => this.emit('close', !!error)); // net's close(hadError)
   }
 
   #wake(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || !this.#end) return;
     if (this.#pending) this.#flush();
     if (this.#readWanted) this.#pull();
   }
 
   /** Ring errors as the errors net reports: a reset is ECONNRESET, anything else passes through. */
   #socketError(err: unknown, syscall: string): Error {
-    if (err instanceof XwayError && err.code === 'ECONNRESET') return connectionReset(syscall);
+    if (err instanceof XwayError && err.code === 'ECONNRESET') {
+      // Linux reports a reset that follows the peer's FIN (CLOSE_WAIT) as EPIPE, and net with it.
+      if (this.#end?.channel.rx.finished) return brokenPipe(syscall);
+      return connectionReset(syscall);
+    }
     return err as Error;
   }
 
@@ -174,7 +303,11 @@ export class RingSocket extends Duplex {
 
   /** Closes at once and makes the peer see ECONNRESET (SO_LINGER=0 in net terms). */
   resetAndDestroy(): this {
-    if (!this.destroyed && this.#end.channel.abort()) this.#end.notify();
+    if (this.#tcp) {
+      this.#tcp.resetAndDestroy();
+      return this.destroy();
+    }
+    if (!this.destroyed && this.#end?.channel.abort()) this.#end.notify();
     return this.destroy();
   }
 
@@ -215,29 +348,32 @@ export class RingSocket extends Duplex {
   }
 
   ref(): this {
-    this.#end.ref();
+    this.#end?.ref();
+    this.#tcp?.ref();
     return this;
   }
 
   unref(): this {
-    this.#end.unref();
+    this.#end?.unref();
+    this.#tcp?.unref();
     return this;
   }
 
   address(): { address: string; port: number; family: string } | Record<string, never> {
+    if (this.#tcp) return this.#tcp.address() as { address: string; port: number; family: string };
     return this.#local ? { ...this.#local } : {};
   }
 
-  get remoteAddress(): string | undefined { return this.#remote?.address; }
-  get remotePort(): number | undefined { return this.#remote?.port; }
-  get remoteFamily(): string | undefined { return this.#remote?.family; }
-  get localAddress(): string | undefined { return this.#local?.address; }
-  get localPort(): number | undefined { return this.#local?.port; }
-  get localFamily(): string | undefined { return this.#local?.family; }
+  get remoteAddress(): string | undefined { return this.#tcp ? this.#tcp.remoteAddress : this.#remote?.address; }
+  get remotePort(): number | undefined { return this.#tcp ? this.#tcp.remotePort : this.#remote?.port; }
+  get remoteFamily(): string | undefined { return this.#tcp ? this.#tcp.remoteFamily : this.#remote?.family; }
+  get localAddress(): string | undefined { return this.#tcp ? this.#tcp.localAddress : this.#local?.address; }
+  get localPort(): number | undefined { return this.#tcp ? this.#tcp.localPort : this.#local?.port; }
+  get localFamily(): string | undefined { return this.#tcp ? this.#tcp.localFamily : this.#local?.family; }
   get bytesRead(): number { return this.#bytesRead; }
   get bytesWritten(): number { return this.#bytesWritten; }
-  get connecting(): boolean { return false; }
-  get pending(): boolean { return false; }
+  get connecting(): boolean { return this.#tcp ? this.#tcp.connecting : this.#connecting; }
+  get pending(): boolean { return this.#tcp ? this.#tcp.pending : this.#connecting; }
 
   get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
     if (this.destroyed) return 'closed';

@@ -1,0 +1,109 @@
+// xway.connect / createConnection: the XWAY switch for one connection. With the same overloads as
+// net.connect, it takes a ring when the host is this machine and the registry has a live endpoint
+// for the port, and plain TCP otherwise — or, when ring set-up fails for any reason, TCP after all
+// (unless transport is 'force', which fails with a clear error instead). Nothing is ever sent
+// into a TCP stream to decide this.
+
+import net from 'node:net';
+import { connectHost } from '../platform/host/connect.js';
+import { hostUnavailableReason } from '../platform/host/native.js';
+import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
+import { isLocalHost, servesHost, transportPolicy } from '../switch/policy.js';
+import { XwayError } from '../errors.js';
+import { RingSocket } from './ring-socket.js';
+
+export interface XwayConnectOptions extends net.TcpNetConnectOpts {
+  /** 'off': TCP only; 'auto' (default, or XWAY): ring when possible; 'force': ring or an error. */
+  transport?: 'off' | 'auto' | 'force';
+  /** Capacity of each of this connection's rings (power of two, 4 KiB to 16 MiB). */
+  ringCapacity?: number;
+}
+
+export type XwayConnection = net.Socket | RingSocket;
+
+type Listener = () => void;
+
+/** net.connect's overloads: (port[, host][, listener]), (options[, listener]), (path[, listener]). */
+function normalize(args: unknown[]): [XwayConnectOptions | net.IpcNetConnectOpts, Listener | undefined] {
+  const last = args[args.length - 1];
+  const listener = typeof last === 'function' ? (last as Listener) : undefined;
+  const [first, second] = args;
+  if (first !== null && typeof first === 'object') return [first as XwayConnectOptions, listener];
+  if (typeof first === 'string' && !/^\d+$/.test(first)) return [{ path: first }, listener];
+  return [{ port: Number(first), host: typeof second === 'string' ? second : undefined }, listener];
+}
+
+function tcp(socket: net.Socket): net.Socket {
+  Object.defineProperty(socket, 'transport', { value: 'tcp', enumerable: true });
+  return socket;
+}
+
+export class NoRingError extends XwayError {
+  constructor(message: string) {
+    super('ERR_XWAY_NO_RING', message);
+  }
+}
+
+export function connect(...args: unknown[]): XwayConnection {
+  const [options, listener] = normalize(args);
+  if ('path' in options && options.path !== undefined) return tcp(net.connect(options, listener));
+  const tcpOptions = options as XwayConnectOptions;
+  const policy = transportPolicy(tcpOptions.transport);
+  const host = tcpOptions.host ?? 'localhost';
+  const port = tcpOptions.port;
+
+  let why: string | null = null;
+  if (policy === 'off') why = 'transport is off';
+  else if (!isLocalHost(host)) why = `${host} is not an address of this machine`;
+  else why = hostUnavailableReason();
+  let entry: RegistryEntry | null = null;
+  if (why === null) {
+    try {
+      entry = lookupEndpoint(port);
+      if (!entry) why = `no xway endpoint is registered for port ${port}`;
+      else if (!servesHost(entry.host, host)) {
+        why = `the endpoint for port ${port} listens on ${entry.host}, not ${host}`;
+        entry = null;
+      }
+    } catch (err) {
+      why = (err as Error).message; // an unusable registry: TCP still works
+    }
+  }
+
+  if (!entry) {
+    if (policy !== 'force') return tcp(net.connect(tcpOptions, listener));
+    const socket = RingSocket.connecting({});
+    process.nextTick(() => socket.destroy(new NoRingError(`xway transport forced, but ${why}`)));
+    return socket;
+  }
+
+  const family = net.isIPv6(host) ? 'IPv6' : 'IPv4';
+  const socket = RingSocket.connecting({
+    allowHalfOpen: tcpOptions.allowHalfOpen,
+    remote: { address: net.isIP(host) ? host : family === 'IPv6' ? '::1' : '127.0.0.1', port, family },
+    local: { address: family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family },
+  });
+  if (listener) socket.once('connect', listener);
+  if (tcpOptions.timeout) socket.setTimeout(tcpOptions.timeout);
+  const signal = (tcpOptions as { signal?: AbortSignal }).signal;
+  if (signal) {
+    if (signal.aborted) process.nextTick(() => socket.destroy(abortError(signal)));
+    else signal.addEventListener('abort', () => socket.destroy(abortError(signal)), { once: true });
+  }
+  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity }).then(
+    (end) => {
+      if (socket.destroyed) end.close();
+      else socket.attach(end);
+    },
+    (err: Error) => {
+      if (socket.destroyed) return;
+      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
+      else socket.fallBackTo(tcp(net.connect({ ...tcpOptions, transport: undefined } as net.TcpNetConnectOpts)));
+    },
+  );
+  return socket;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { code: 'ABORT_ERR', name: 'AbortError' });
+}

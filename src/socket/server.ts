@@ -1,0 +1,162 @@
+// XwayServer: a net.Server that also takes co-resident clients over rings. listen() listens on
+// TCP as usual (remote peers keep connecting there) and, unless XWAY=off, registers an xway
+// endpoint for the same port with a host control socket; each channel set up there becomes a
+// RingSocket, emitted as 'connection' exactly like a TCP socket.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { ChannelEnd } from '../platform/types.js';
+import { listenHost, type HostListener } from '../platform/host/listen.js';
+import { hostUnavailableReason } from '../platform/host/native.js';
+import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
+import { transportPolicy } from '../switch/policy.js';
+import { RingSocket } from './ring-socket.js';
+
+export interface XwayServerOptions extends net.ServerOpts {
+  /** 'off' serves TCP only; default from XWAY, else 'auto'. */
+  transport?: 'off' | 'auto' | 'force';
+  /** Ring capacity granted to clients at most (each direction). Default 16 MiB. */
+  maxRingCapacity?: number;
+}
+
+type ConnectionListener = (socket: net.Socket | RingSocket) => void;
+
+export class XwayServer extends EventEmitter {
+  readonly #tcp: net.Server;
+  readonly #options: XwayServerOptions;
+  #ring: HostListener | null = null;
+  #registration: Registration | null = null;
+  readonly #ringSockets = new Set<RingSocket>();
+  #closing = false;
+  #tcpClosed = false;
+  maxConnections?: number;
+
+  constructor(options: XwayServerOptions = {}, listener?: ConnectionListener) {
+    super();
+    this.#options = options;
+    transportPolicy(options.transport); // bad values fail here, not at listen time
+    this.#tcp = net.createServer(options, (socket) => {
+      // maxConnections counts ring and TCP connections together, so net's own check (TCP only,
+      // and on the inner server, which never sees the property) cannot apply it: drop here, as net
+      // does, with the same 'drop' event. This socket is already counted.
+      if (this.maxConnections !== undefined && this.#connectionCount() > this.maxConnections) {
+        this.emit('drop', {
+          localAddress: socket.localAddress, localPort: socket.localPort, localFamily: socket.localFamily,
+          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, remoteFamily: socket.remoteFamily,
+        });
+        socket.destroy();
+        return;
+      }
+      Object.defineProperty(socket, 'transport', { value: 'tcp', enumerable: true });
+      this.emit('connection', socket);
+    });
+    if (listener) this.on('connection', listener);
+    this.#tcp.on('listening', () => this.#listening());
+    this.#tcp.on('error', (err) => this.emit('error', err));
+    this.#tcp.on('close', () => {
+      this.#tcpClosed = true;
+      this.#maybeClosed();
+    });
+    this.#tcp.on('drop', (data) => this.emit('drop', data));
+  }
+
+  /** Same overloads as net.Server.listen. */
+  listen(...args: unknown[]): this {
+    const options = args[0];
+    if (options && typeof options === 'object' && 'signal' in options && options.signal instanceof AbortSignal) {
+      options.signal.addEventListener('abort', () => this.close(), { once: true });
+    }
+    (this.#tcp.listen as (...a: unknown[]) => net.Server)(...args);
+    return this;
+  }
+
+  #listening(): void {
+    const address = this.#tcp.address();
+    if (address && typeof address === 'object' && transportPolicy(this.#options.transport) !== 'off' && hostUnavailableReason() === null) {
+      try {
+        const controlPath = controlPathFor(address.port);
+        this.#ring = listenHost(controlPath, { maxCapacity: this.#options.maxRingCapacity }, (end) => this.#acceptRing(end, address));
+        this.#registration = registerEndpoint({ port: address.port, host: address.address, controlPath });
+      } catch (err) {
+        // TCP keeps serving; co-resident clients will simply use it too.
+        this.#ring?.close();
+        this.#ring = null;
+        this.emit('xwayError', err);
+      }
+    }
+    this.emit('listening');
+  }
+
+  #acceptRing(end: ChannelEnd, address: net.AddressInfo): void {
+    const local = { address: address.address, port: address.port, family: address.family };
+    const remote = { address: address.family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family: address.family };
+    if (this.#closing || (this.maxConnections !== undefined && this.#connectionCount() >= this.maxConnections)) {
+      end.close();
+      // net.Server says so when maxConnections drops a connection; say it for a ring too.
+      if (!this.#closing) {
+        this.emit('drop', {
+          localAddress: local.address, localPort: local.port, localFamily: local.family,
+          remoteAddress: remote.address, remotePort: remote.port, remoteFamily: remote.family,
+        });
+      }
+      return;
+    }
+    const socket = new RingSocket(end, { allowHalfOpen: this.#options.allowHalfOpen, local, remote });
+    this.#ringSockets.add(socket);
+    socket.once('close', () => {
+      this.#ringSockets.delete(socket);
+      this.#maybeClosed();
+    });
+    if (this.#options.pauseOnConnect) socket.pause();
+    this.emit('connection', socket);
+  }
+
+  #connectionCount(): number {
+    return this.#ringSockets.size + ((this.#tcp as unknown as { _connections?: number })._connections ?? 0);
+  }
+
+  close(callback?: (err?: Error) => void): this {
+    if (callback) this.once('close', () => callback());
+    this.#closing = true;
+    this.#registration?.close();
+    this.#registration = null;
+    this.#ring?.close();
+    this.#ring = null;
+    this.#tcp.close((err) => {
+      if (err && callback) callback(err);
+    });
+    return this;
+  }
+
+  #maybeClosed(): void {
+    if (this.#closing && this.#tcpClosed && this.#ringSockets.size === 0) {
+      this.#closing = false;
+      this.emit('close');
+    }
+  }
+
+  getConnections(callback: (err: Error | null, count: number) => void): this {
+    this.#tcp.getConnections((err, count) => callback(err, err ? 0 : count + this.#ringSockets.size));
+    return this;
+  }
+
+  address(): net.AddressInfo | string | null {
+    return this.#tcp.address();
+  }
+
+  get listening(): boolean {
+    return this.#tcp.listening;
+  }
+
+  ref(): this {
+    this.#tcp.ref();
+    this.#ring?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#tcp.unref();
+    this.#ring?.unref();
+    return this;
+  }
+}
