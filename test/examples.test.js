@@ -3,6 +3,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const run = promisify(execFile);
 
@@ -14,6 +17,17 @@ test('examples/ring-threads.mjs: a worker answers over a channel, then exits on 
     'no syscalls on the data path -> NO SYSCALLS ON THE DATA PATH',
     'worker saw end of stream and exited',
   ]);
+});
+
+test('examples/net-echo.mjs: the net API, carried by a ring', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'xway-example-'));
+  try {
+    const { stdout } = await run(process.execPath, [new URL('../examples/net-echo.mjs', import.meta.url).pathname],
+      { timeout: 20_000, env: { ...process.env, XWAY_DIR: dir } });
+    assert.equal(stdout.trim().split('\n'), ['connected over ring', 'echo: hello through shared memory', 'server closed']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('require("xway") works from CommonJS', async () => {
