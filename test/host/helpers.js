@@ -45,6 +45,13 @@ export function openFds() {
   }).filter((s) => !s.endsWith('-> ')).sort();
 }
 
+/** Descriptors open now that were not open at `before` (fd number and target both count, so a
+ *  reused number pointing elsewhere is new). Ones that closed meanwhile — a worker thread of an
+ *  earlier test finishing its exit, say — are not leaks and are ignored. */
+export function newFds(before) {
+  return openFds().filter((fd) => !before.includes(fd));
+}
+
 /** Channel segments still mapped into this process. */
 export function mappedSegments() {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('xway-channel'));
