@@ -10,6 +10,7 @@ import { tempSocket, openFds, newFds, mappedSegments, within, waitFor } from './
 import { pump } from './fixtures/pump.js';
 
 const MiB = 1 << 20;
+const SEGMENT = 196608; // a channel of two 64 KiB rings, rounded up to wasm pages
 const native = createRequire(import.meta.url)('../../native/build/Release/xway_native.node');
 
 /** Connects, sends `bytes` (with `fds`), and resolves with the decoded answer or 'closed'. */
@@ -69,6 +70,48 @@ test('random, truncated and out-of-range hellos are refused; good clients still 
   assert.equal(mappedSegments(), []);
   assert.equal(newFds(fdsBefore), [], 'descriptors left behind');
   sock.cleanup();
+});
+
+test('a client that breaks the channel header before READY is refused, and nothing of it is kept', async () => {
+  await warmUp();
+  const sock = tempSocket();
+  const refusals = [];
+  const accepted = [];
+  const fdsBefore = openFds();
+  const listener = listenHost(sock.path, { onRefused: (reason, message) => refusals.push({ reason, message }) }, (end) => accepted.push(end));
+  const memory = new WebAssembly.Memory({ initial: 8, maximum: 8, shared: true });
+  const events = new native.EventChannel(() => {});
+  const { port, fd: eventFd } = events.allocPort();
+  const answer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+    const ctl = new native.CtlSocket(native.ctlConnect(sock.path), (data, fds) => {
+      const message = decode(data, fds.length);
+      if (message.type === MessageType.Accept) {
+        // Map the segment as a client would, then wreck the channel's control block.
+        native.segmentMap(new Uint8Array(memory.buffer), 65536, SEGMENT, fds[0]);
+        new Uint32Array(memory.buffer, 65536, 64).fill(0xdeadbeef);
+        native.closeFd(fds[0]);
+        native.closeFd(fds[1]);
+        ctl.send(encode({ type: MessageType.Ready }), [eventFd]);
+      } else {
+        clearTimeout(timer);
+        ctl.close();
+        resolve(message);
+      }
+    }, () => { clearTimeout(timer); ctl.close(); resolve('closed'); });
+    ctl.send(encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1 }));
+  });
+  assert.is(answer.type, MessageType.Refuse);
+  assert.equal(accepted, []);
+  assert.is(refusals.length, 1);
+  assert.match(refusals[0].message, /header/);
+  native.segmentUnmap(new Uint8Array(memory.buffer), 65536, SEGMENT);
+  events.closePort(port);
+  events.close();
+  listener.close();
+  sock.cleanup();
+  assert.equal(mappedSegments(), [], 'the listener kept the refused segment mapped');
+  assert.equal(newFds(fdsBefore), [], 'descriptors left behind');
 });
 
 async function warmUp() {

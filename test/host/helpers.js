@@ -2,8 +2,9 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { tempSocket, withTimeout } from '../native/util.js';
+
+export { tempSocket };
 
 const PEER = new URL('./fixtures/peer.js', import.meta.url).pathname;
 
@@ -30,12 +31,6 @@ export function startPeer(args) {
   return child;
 }
 
-/** A socket path in a fresh owner-only directory. */
-export function tempSocket() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xway-host-'));
-  return { path: path.join(dir, 'ctl.sock'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
-
 /** Descriptors open in this process, with what they point to. */
 export function openFds() {
   return fs.readdirSync('/proc/self/fd').map((fd) => {
@@ -60,13 +55,7 @@ export function mappedSegments() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Rejects if `promise` has not settled within `ms`: a test fails instead of hanging. */
-export function within(ms, promise, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms); }),
-  ]);
-}
+export const within = (ms, promise, what) => withTimeout(promise, ms, what);
 
 /** Polls `condition` every few ms; throws after `ms`. */
 export async function waitFor(condition, ms, what) {

@@ -91,10 +91,12 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     const onReady = (pid: number) => {
       if (!made) throw new ProtocolError('internal', 'no channel to complete');
       const { offset, size, port, capacityA, capacityB } = made;
+      // Capacities from our own records, never from the shared control block. The client has had
+      // the segment since ACCEPT: a header it already broke is refused here, and refuse() still
+      // owns (and releases) the mapping and port, so set-up is left only after this check.
+      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
       made = undefined;
       leaveSetup();
-      // Capacities from our own records, never from the shared control block.
-      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
       end = new HostChannelEnd({ channel, size, port, ctl, pid });
       onChannel(end);
     };
