@@ -97,8 +97,7 @@ export class ThreadChannelEnd implements ChannelEnd {
 
   close(): void {
     if (this.#closed) return;
-    const { tx, rx } = this.channel;
-    if (!this.#peerGone && !(tx.finished && rx.ended) && this.channel.abort()) this.notify();
+    if (!this.#peerGone && this.channel.resetUnlessEnded()) this.notify();
     this.#closed = true;
     this.#release();
     this.#lifeline.close();
@@ -117,15 +116,11 @@ export class ThreadChannelEnd implements ChannelEnd {
   #lost(): void {
     if (this.#closed || this.#peerGone) return;
     this.#peerGone = true;
-    const { tx, rx } = this.channel;
-    if (rx.finished && tx.finished) {
-      this.#wake();
-      return;
-    }
-    if (rx.finished) tx.abort();
-    else this.channel.abort();
+    // A closed MessagePort cannot tell a clean exit from a crash: the end of the peer's stream
+    // is what makes the loss orderly.
+    const unclean = this.channel.resetAfterPeerLoss(true);
     this.#wake();
-    if (!rx.finished) this.onpeergone?.('peer thread went away');
+    if (unclean) this.onpeergone?.('peer thread went away');
   }
 }
 

@@ -70,6 +70,25 @@ export class Channel {
     const rx = this.rx.abort();
     return tx.wakeConsumer || rx.wakeProducer;
   }
+
+  /** This side closes: unless both directions ended cleanly, the channel is reset. Returns
+   *  whether the peer must be woken to see it. */
+  resetUnlessEnded(): boolean {
+    if (this.tx.finished && this.rx.ended) return false;
+    return this.abort();
+  }
+
+  /** The peer is gone (its thread or process, or the link to it). After an orderly end of its
+   *  stream what it sent stays readable and only our direction is reset (nobody will read it);
+   *  otherwise the whole channel is. Returns true when the loss was not orderly. */
+  resetAfterPeerLoss(orderly: boolean): boolean {
+    if (orderly && this.rx.finished) {
+      if (!this.tx.finished) this.tx.abort();
+      return false;
+    }
+    this.abort();
+    return true;
+  }
 }
 
 function validate(memory: WebAssembly.Memory, offset: number, caps: ChannelCapacities): [number, number] {

@@ -11,6 +11,7 @@ import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
 import { isLocalHost, servesHost, transportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
 import { RingSocket } from './ring-socket.js';
+import { markTcp } from './tcp.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
   /** 'off': TCP only; 'auto' (default, or XWAY): ring when possible; 'force': ring or an error. */
@@ -33,10 +34,6 @@ function normalize(args: unknown[]): [XwayConnectOptions | net.IpcNetConnectOpts
   return [{ port: Number(first), host: typeof second === 'string' ? second : undefined }, listener];
 }
 
-function tcp(socket: net.Socket): net.Socket {
-  Object.defineProperty(socket, 'transport', { value: 'tcp', enumerable: true });
-  return socket;
-}
 
 export class NoRingError extends XwayError {
   constructor(message: string) {
@@ -46,7 +43,7 @@ export class NoRingError extends XwayError {
 
 export function connect(...args: unknown[]): XwayConnection {
   const [options, listener] = normalize(args);
-  if ('path' in options && options.path !== undefined) return tcp(net.connect(options, listener));
+  if ('path' in options && options.path !== undefined) return markTcp(net.connect(options, listener));
   const tcpOptions = options as XwayConnectOptions;
   const policy = transportPolicy(tcpOptions.transport);
   const host = tcpOptions.host ?? 'localhost';
@@ -71,7 +68,7 @@ export function connect(...args: unknown[]): XwayConnection {
   }
 
   if (!entry) {
-    if (policy !== 'force') return tcp(net.connect(tcpOptions, listener));
+    if (policy !== 'force') return markTcp(net.connect(tcpOptions, listener));
     const socket = RingSocket.connecting({});
     process.nextTick(() => socket.destroy(new NoRingError(`xway transport forced, but ${why}`)));
     return socket;
@@ -98,7 +95,7 @@ export function connect(...args: unknown[]): XwayConnection {
     (err: Error) => {
       if (socket.destroyed) return;
       if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
-      else socket.fallBackTo(tcp(net.connect({ ...tcpOptions, transport: undefined } as net.TcpNetConnectOpts)));
+      else socket.fallBackTo(markTcp(net.connect({ ...tcpOptions, transport: undefined } as net.TcpNetConnectOpts)));
     },
   );
   return socket;

@@ -11,6 +11,7 @@ import { hostUnavailableReason } from '../platform/host/native.js';
 import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
 import { transportPolicy } from '../switch/policy.js';
 import { RingSocket } from './ring-socket.js';
+import { markTcp } from './tcp.js';
 
 export interface XwayServerOptions extends net.ServerOpts {
   /** 'off' serves TCP only; default from XWAY, else 'auto'. */
@@ -47,7 +48,7 @@ export class XwayServer extends EventEmitter {
         socket.destroy();
         return;
       }
-      Object.defineProperty(socket, 'transport', { value: 'tcp', enumerable: true });
+      markTcp(socket);
       this.emit('connection', socket);
     });
     if (listener) this.on('connection', listener);

@@ -50,17 +50,11 @@ export class HostChannelEnd implements ChannelEnd {
   controlClosed(code: string | null): void {
     if (this.#closed || this.#peerGone) return;
     this.#peerGone = true;
-    const { tx, rx } = this.channel;
-    if (code === null && rx.finished) {
-      // An orderly close after the peer's end of stream: what it sent stays readable, but
-      // nobody will read what we write any more.
-      tx.abort();
-      this.onwake?.();
-      return;
-    }
-    this.channel.abort();
+    const unclean = this.channel.resetAfterPeerLoss(code === null);
     this.onwake?.();
-    this.onpeergone?.(code === null ? 'peer closed its control socket without ending the stream' : `control socket error ${code}`);
+    if (unclean) {
+      this.onpeergone?.(code === null ? 'peer closed its control socket without ending the stream' : `control socket error ${code}`);
+    }
   }
 
   notify(): void {
@@ -81,11 +75,7 @@ export class HostChannelEnd implements ChannelEnd {
 
   close(): void {
     if (this.#closed) return;
-    const { tx, rx } = this.channel;
-    // Unless both directions ended cleanly, the peer must see a reset, and be woken to see it.
-    if (!this.#peerGone && !(tx.finished && rx.ended)) {
-      if (this.channel.abort()) notifyPort(this.#port);
-    }
+    if (!this.#peerGone && this.channel.resetUnlessEnded()) notifyPort(this.#port);
     this.#closed = true;
     closePort(this.#port);
     this.#ctl.close();
