@@ -7,7 +7,7 @@ import { XwayError } from '../../errors.js';
 import { HostChannelEnd } from './channel-end.js';
 import { bindPort, closePort, openPort } from './events.js';
 import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
-import { nativeAddon } from './native.js';
+import { closeReceived, nativeAddon } from './native.js';
 import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
 import { regionPool } from './region-pool.js';
@@ -84,7 +84,7 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
           native.closeFd(segmentFd); // the mapping keeps the segment alive
         }
       } catch (err) {
-        for (const extra of owned) { try { native.closeFd(extra); } catch { /* closed */ } }
+        closeReceived(owned);
         if (end) end.controlClosed('EPROTO');
         else fail(err as Error);
       }

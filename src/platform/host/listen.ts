@@ -11,7 +11,7 @@ import { isValidCapacity } from '../../ring/layout.js';
 import { HostChannelEnd } from './channel-end.js';
 import { bindPort, closePort, openPort } from './events.js';
 import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
-import { nativeAddon } from './native.js';
+import { closeReceived, nativeAddon } from './native.js';
 import type { CtlListener, CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
 import { regionPool } from './region-pool.js';
@@ -120,7 +120,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
           throw new ProtocolError('malformed', `unexpected message type ${message.type} during set-up`);
         }
       } catch (err) {
-        for (const extra of owned) closeQuietly(extra);
+        closeReceived(owned);
         if (end) end.controlClosed('EPROTO');
         else refuse(err instanceof ProtocolError ? err.reason : 'internal', (err as Error).message);
       }
@@ -129,10 +129,6 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       else refuse('malformed', `client went away during set-up (${code ?? 'EOF'})`);
     });
   });
-
-  function closeQuietly(fd: number) {
-    try { native.closeFd(fd); } catch { /* already closed */ }
-  }
 
   return {
     path,

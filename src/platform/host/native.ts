@@ -34,6 +34,13 @@ export function nativeAddon(): XwayNativeLinux {
   return native;
 }
 
+/** Closes descriptors received from a peer that we are not keeping; one already closed is fine. */
+export function closeReceived(fds: number[]): void {
+  for (const fd of fds) {
+    try { nativeAddon().closeFd(fd); } catch { /* already closed */ }
+  }
+}
+
 export class HostUnavailableError extends XwayError {
   constructor(reason: string) {
     super('ERR_XWAY_HOST_UNAVAILABLE', `xway host platform unavailable: ${reason}`);
