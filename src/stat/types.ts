@@ -1,0 +1,38 @@
+// What `xway stat` and the visualizer's live mode see of this host: the endpoints the registry
+// lists and the channels their processes publish. Everything here is read from files and from ring
+// headers with plain loads; nothing an observer does can disturb the peers.
+
+import type { RingStats } from '../ring/stats.js';
+
+export interface EndpointStat {
+  port: number;
+  host: string;
+  pid: number;
+  controlPath: string;
+}
+
+export type ConnectionState = 'open' | 'half-closed' | 'closed' | 'reset';
+
+export interface ConnectionStat {
+  /** Unique on this host while the connection lives: `${serverPid}:${n}`. */
+  id: string;
+  platform: 'host' | 'threads' | 'xen';
+  /** The TCP port of the endpoint the client connected to. */
+  port: number;
+  serverPid: number;
+  /** The client's process id (host platform) or domain id (xen). */
+  clientPid: number;
+  /** When set-up finished, ms since the epoch. */
+  since: number;
+  state: ConnectionState;
+  /** Ring A carries client→server bytes, ring B server→client. */
+  clientToServer: RingStats;
+  serverToClient: RingStats;
+}
+
+export interface HostSnapshot {
+  /** Date.now() when the snapshot was taken. */
+  at: number;
+  endpoints: EndpointStat[];
+  connections: ConnectionStat[];
+}
