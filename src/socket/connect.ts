@@ -87,7 +87,7 @@ export function connect(...args: unknown[]): XwayConnection {
     if (signal.aborted) process.nextTick(() => socket.destroy(abortError(signal)));
     else signal.addEventListener('abort', () => socket.destroy(abortError(signal)), { once: true });
   }
-  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity }).then(
+  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity ?? entry.ringCapacity }).then(
     (end) => {
       if (socket.destroyed) end.close();
       else socket.attach(end);

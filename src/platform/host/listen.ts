@@ -39,13 +39,14 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
   const listener: CtlListener = native.ctlListen(path, (fd) => {
     pending++;
     let stage: 'hello' | 'ready' | 'done' = 'hello';
-    let made: { offset: number; size: number; port: number; capacityA: number; capacityB: number } | undefined;
+    let made: { offset: number; size: number; port: number; segment: number; capacityA: number; capacityB: number } | undefined;
     let end: HostChannelEnd | undefined;
 
     const release = () => {
       if (!made) return;
       closePort(made.port);
       unmapSegment(made.offset, made.size);
+      native.closeFd(made.segment);
       made = undefined;
     };
     const leaveSetup = () => {
@@ -76,28 +77,39 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
         }
       }
       const size = segmentSize(capacityA, capacityB);
+      // The segment's descriptor stays open with the channel: observers (xway stat) read the
+      // ring headers through it; our mapping alone would keep the segment alive.
       const segment = native.segmentCreate(size);
+      let offset: number;
       try {
-        const offset = mapSegment(segment, size);
-        const { port, fd: eventFd } = openPort(() => end?.wake());
-        made = { offset, size, port, capacityA, capacityB };
-        Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
-        ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
-      } finally {
-        native.closeFd(segment); // our mapping and the client's copy keep the segment alive
+        offset = mapSegment(segment, size);
+      } catch (err) {
+        native.closeFd(segment);
+        throw err;
       }
+      let port: number, eventFd: number;
+      try {
+        ({ port, fd: eventFd } = openPort(() => end?.wake()));
+      } catch (err) {
+        unmapSegment(offset, size);
+        native.closeFd(segment);
+        throw err;
+      }
+      made = { offset, size, port, segment, capacityA, capacityB };
+      Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
+      ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
     };
 
     const onReady = (pid: number) => {
       if (!made) throw new ProtocolError('internal', 'no channel to complete');
-      const { offset, size, port, capacityA, capacityB } = made;
+      const { offset, size, port, segment, capacityA, capacityB } = made;
       // Capacities from our own records, never from the shared control block. The client has had
       // the segment since ACCEPT: a header it already broke is refused here, and refuse() still
       // owns (and releases) the mapping and port, so set-up is left only after this check.
       const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
       made = undefined;
       leaveSetup();
-      end = new HostChannelEnd({ channel, size, port, ctl, pid });
+      end = new HostChannelEnd({ channel, size, port, ctl, pid, segment });
       onChannel(end);
     };
 
