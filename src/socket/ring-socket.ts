@@ -7,8 +7,7 @@
 // This is the ring half of the socket layer (issue 4): the switch that picks ring or TCP, the
 // server, and the rest of the net surface build on it.
 
-import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import { XwayError } from '../errors.js';
 
@@ -82,11 +81,21 @@ function linger(end: ChannelEnd): void {
   check();
 }
 
+function toBuffer(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+}
+
 function brokenPipe(syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${syscall} EPIPE`), { code: 'EPIPE', errno: -32, syscall });
 }
 
-export class RingSocket extends Duplex {
+/**
+ * A net.Socket (so `instanceof net.Socket` holds and every net method exists) that has no libuv
+ * handle: each method that net implements on the handle is implemented here on the channel end.
+ * Libraries that look for `socket._handle` (tls, http2) find none and wrap the socket as a JS
+ * stream, which is what they do for any Duplex.
+ */
+export class RingSocket extends net.Socket {
   /** null while connecting (writes and reads wait for the channel). */
   #end: ChannelEnd | null = null;
   /** After a failed ring set-up: the TCP socket that carries this connection instead. */
@@ -110,7 +119,9 @@ export class RingSocket extends Duplex {
   constructor(end: ChannelEnd | null, options: RingSocketOptions = {}) {
     // emitClose is off because net.Socket's 'close' carries hadError and a Duplex's carries
     // nothing: _destroy emits it instead (after any 'error', as net does).
-    super({ allowHalfOpen: options.allowHalfOpen ?? false, emitClose: false, autoDestroy: true });
+    // net.Socket makes the Duplex with emitClose off (its 'close' carries hadError: _destroy emits
+    // it, after any 'error', as net does) and decodeStrings off (so _write takes strings too).
+    super({ allowHalfOpen: options.allowHalfOpen ?? false });
     this.#local = options.local;
     this.#remote = options.remote;
     if (end) this.#bind(end);
@@ -156,6 +167,32 @@ export class RingSocket extends Duplex {
     this.#connecting = false;
     this.emit('connect');
     this.emit('ready');
+  }
+
+  /**
+   * tls.TLSSocket takes a net.Socket without a libuv handle for one that has not connected yet
+   * (`connecting = socket.connecting || !socket._handle`) and waits for its 'connect' with
+   * `once`. A RingSocket never has a handle, so a `once('connect')` added after it connected is
+   * answered on the next tick — the one place this socket's events differ from net's.
+   */
+  static {
+    const once = net.Socket.prototype.once as (this: net.Socket, event: string | symbol, listener: (...args: unknown[]) => void) => net.Socket;
+    Object.defineProperty(RingSocket.prototype, 'once', {
+      configurable: true,
+      writable: true,
+      value: function (this: RingSocket, event: string | symbol, listener: (...args: unknown[]) => void) {
+        once.call(this, event, listener);
+        if (event === 'connect' && !this.connecting && !this.destroyed && this.#tcp === null && this.#end !== null) {
+          process.nextTick(() => {
+            const waiting = this.rawListeners('connect').some((l) => l === listener || (l as { listener?: unknown }).listener === listener);
+            if (!waiting) return;
+            this.removeListener('connect', listener);
+            listener.call(this);
+          });
+        }
+        return this;
+      },
+    });
   }
 
   /** The platform carrying the ring: 'threads' (a peer in this process: Atomics on one shared
@@ -218,13 +255,13 @@ export class RingSocket extends Duplex {
 
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#pending = { chunks: [chunk], index: 0, offset: 0, callback };
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#pending = { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback };
     this.#flush();
   }
 
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#pending = { chunks: chunks.map((c) => c.chunk), index: 0, offset: 0, callback };
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    this.#pending = { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback };
     this.#flush();
   }
 
@@ -377,7 +414,7 @@ export class RingSocket extends Duplex {
   // ---- the net.Socket surface ----------------------------------------------------------------
 
   /** Closes at once and makes the peer see ECONNRESET (SO_LINGER=0 in net terms). */
-  resetAndDestroy(): this {
+  override resetAndDestroy(): this {
     if (this.#tcp) {
       this.#tcp.resetAndDestroy();
       return this.destroy();
@@ -386,13 +423,13 @@ export class RingSocket extends Duplex {
     return this.destroy();
   }
 
-  destroySoon(): void {
+  override destroySoon(): void {
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
     else this.once('finish', () => this.destroy());
   }
 
-  setTimeout(ms: number, callback?: () => void): this {
+  override setTimeout(ms: number, callback?: () => void): this {
     this.#timeoutMs = ms;
     if (callback) this.once('timeout', callback);
     this.#touch();
@@ -413,48 +450,56 @@ export class RingSocket extends Duplex {
   }
 
   /** Accepted for compatibility: a ring has no Nagle delay to disable. */
-  setNoDelay(_noDelay?: boolean): this {
+  override setNoDelay(_noDelay?: boolean): this {
     return this;
   }
 
   /** Accepted for compatibility: the channel end notices a dead peer at once, without probes. */
-  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+  override setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
     return this;
   }
 
-  ref(): this {
+  override ref(): this {
     this.#end?.ref();
     this.#tcp?.ref();
     return this;
   }
 
-  unref(): this {
+  override unref(): this {
     this.#end?.unref();
     this.#tcp?.unref();
     return this;
   }
 
-  address(): { address: string; port: number; family: string } | Record<string, never> {
-    if (this.#tcp) return this.#tcp.address() as { address: string; port: number; family: string };
+  override address(): net.AddressInfo | Record<string, never> {
+    if (this.#tcp) return this.#tcp.address() as net.AddressInfo;
     return this.#local ? { ...this.#local } : {};
   }
 
-  get remoteAddress(): string | undefined { return this.#tcp ? this.#tcp.remoteAddress : this.#remote?.address; }
-  get remotePort(): number | undefined { return this.#tcp ? this.#tcp.remotePort : this.#remote?.port; }
-  get remoteFamily(): string | undefined { return this.#tcp ? this.#tcp.remoteFamily : this.#remote?.family; }
-  get localAddress(): string | undefined { return this.#tcp ? this.#tcp.localAddress : this.#local?.address; }
-  get localPort(): number | undefined { return this.#tcp ? this.#tcp.localPort : this.#local?.port; }
-  get localFamily(): string | undefined { return this.#tcp ? this.#tcp.localFamily : this.#local?.family; }
-  get bytesRead(): number { return this.#bytesRead; }
-  get bytesWritten(): number { return this.#bytesWritten; }
-  get connecting(): boolean { return this.#tcp ? this.#tcp.connecting : this.#connecting; }
-  get pending(): boolean { return this.#tcp ? this.#tcp.pending : this.#connecting; }
-
-  get readyState(): 'open' | 'readOnly' | 'writeOnly' | 'closed' {
-    if (this.destroyed) return 'closed';
-    if (this.readable && this.writable) return 'open';
-    if (this.readable) return 'readOnly';
-    if (this.writable) return 'writeOnly';
-    return 'closed';
+  // net.Socket's own properties are accessors on its prototype (typed as plain properties in
+  // @types/node, so they are defined here rather than as class accessors). `connecting` is
+  // assigned by net.Socket's constructor, so it needs a setter that ignores it.
+  static {
+    const get = <T>(fn: (s: RingSocket) => T) => ({ get(this: RingSocket) { return fn(this); }, configurable: true });
+    Object.defineProperties(RingSocket.prototype, {
+      remoteAddress: get((s) => (s.#tcp ? s.#tcp.remoteAddress : s.#remote?.address)),
+      remotePort: get((s) => (s.#tcp ? s.#tcp.remotePort : s.#remote?.port)),
+      remoteFamily: get((s) => (s.#tcp ? s.#tcp.remoteFamily : s.#remote?.family)),
+      localAddress: get((s) => (s.#tcp ? s.#tcp.localAddress : s.#local?.address)),
+      localPort: get((s) => (s.#tcp ? s.#tcp.localPort : s.#local?.port)),
+      localFamily: get((s) => (s.#tcp ? s.#tcp.localFamily : s.#local?.family)),
+      bytesRead: get((s) => s.#bytesRead),
+      bytesWritten: get((s) => s.#bytesWritten),
+      bufferSize: get((s) => s.writableLength),
+      pending: get((s) => (s.#tcp ? s.#tcp.pending : s.#connecting)),
+      connecting: { ...get((s) => (s.#tcp ? s.#tcp.connecting : s.#connecting)), set() { /* derived */ } },
+      readyState: get((s): 'open' | 'readOnly' | 'writeOnly' | 'closed' => {
+        if (s.destroyed) return 'closed';
+        if (s.readable && s.writable) return 'open';
+        if (s.readable) return 'readOnly';
+        if (s.writable) return 'writeOnly';
+        return 'closed';
+      }),
+    });
   }
 }

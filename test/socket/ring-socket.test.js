@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { threadId } from 'node:worker_threads';
 import { RingSocket, listenHost, connectHost, createThreadChannel, acceptThreadChannel } from '../../dist/index.js';
 import { tempSocket, within } from '../host/helpers.js';
@@ -164,6 +165,21 @@ test('the bytes really went through the ring (channel counters)', async () => {
   assert.is((await within(5000, got, 'data')).length, 100 * KiB);
   assert.is(a.channel.tx.stats().bytesIn, BigInt(100 * KiB));
   assert.is(a.transport, 'ring');
+});
+
+test('a RingSocket is a net.Socket with no libuv handle; a once(\'connect\') added after connecting still fires (tls relies on it)', async () => {
+  const [a, b] = threadPair();
+  assert.ok(a instanceof net.Socket && b instanceof net.Socket);
+  assert.is(a._handle, null);
+  assert.is(a.connecting, false);
+  let calls = 0;
+  await within(1000, new Promise((resolve) => a.once('connect', () => { calls++; resolve(); })), 'late connect listener');
+  await new Promise((r) => setImmediate(r));
+  assert.is(calls, 1);
+  a.write('string chunks are encoded', 'utf8');
+  const [d] = await within(1000, once(b, 'data'), 'data');
+  assert.is(d.toString(), 'string chunks are encoded');
+  a.destroy(); b.destroy();
 });
 
 test.run();
