@@ -6,7 +6,7 @@ const WINDOW_S = 60;
 export class Chart {
   /**
    * @param {HTMLElement} el
-   * @param {{ title: string, series: {label: string, color: string, fill?: string}[], format: (v: number) => string, range?: [number, number] }} spec
+   * @param {{ title: string, incrs?: number[], series: {label: string, color: string, fill?: string}[], format: (v: number) => string, range?: [number, number] }} spec
    */
   constructor(el, spec) {
     this.el = el;
@@ -25,9 +25,10 @@ export class Chart {
       },
       axes: [
         { stroke: '#868e96', grid: { stroke: '#f1f3f5' }, ticks: { stroke: '#dee2e6' }, space: 70,
+          incrs: [1, 2, 5, 10, 15, 30, 60],
           values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString('en-GB')) },
         { stroke: '#868e96', grid: { stroke: '#f1f3f5' }, ticks: { stroke: '#dee2e6' }, size: 70,
-          values: (_u, vals) => vals.map(fmt) },
+          incrs: spec.incrs, values: (_u, vals) => vals.map(fmt) },
       ],
       series: [
         { value: (_u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString('en-GB')) },
@@ -62,5 +63,7 @@ export const formatRate = (v) => {
   while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return `${i === 0 || Math.abs(v) >= 10 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 };
+/** Tick steps for byte rates: powers of two of B/s, KiB/s, MiB/s, GiB/s. */
+export const RATE_INCRS = Array.from({ length: 40 }, (_, i) => 2 ** i);
 export const formatPercent = (v) => `${Math.round(v)}%`;
 export const formatPerSecond = (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}k/s` : `${Math.round(v * 10) / 10}/s`);

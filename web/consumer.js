@@ -73,7 +73,7 @@ function run(ring, control) {
     if (rate > 0) {
       // Read in slices of about 20 ms worth of bytes, so a slow consumer moves smoothly.
       const slice = Math.max(16, Math.floor(rate / 50));
-      pacer.refill(rate, slice);
+      pacer.refill(rate, 2 * slice);   // room for a late wake-up, so the rate holds
       const want = Math.min(avail, slice);
       if (pacer.tokens < want) {
         state(S.PACING);

@@ -7,7 +7,7 @@ import { RESERVED_BYTES } from './dist/ring/layout.js';
 import { readRingStats } from './dist/ring/stats.js';
 import { C, CONTROL_BYTES, MODE_BUSY, MODE_NOTIFY, S, STATE_NAMES } from './sim-shared.js';
 import { COLORS, drawRing, formatBytes } from './ring-view.js';
-import { Chart, formatPercent, formatPerSecond, formatRate } from './charts.js';
+import { Chart, RATE_INCRS, formatPercent, formatPerSecond, formatRate } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
 const RATES = [0, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10,
@@ -125,7 +125,7 @@ const flash = { producer: 0, consumer: 0 };
 let lastNotifies = { p: 0, c: 0 };
 
 const simCharts = {
-  throughput: new Chart($('chart-throughput'), { title: 'Throughput', format: formatRate, series: [
+  throughput: new Chart($('chart-throughput'), { title: 'Throughput', format: formatRate, incrs: RATE_INCRS, series: [
     { label: 'written', color: COLORS.producer }, { label: 'read', color: COLORS.consumer }] }),
   fill: new Chart($('chart-fill'), { title: 'Ring fill', format: formatPercent, range: [0, 100], series: [
     { label: 'in flight', color: COLORS.data, fill: 'rgba(112,72,232,0.12)' }] }),
@@ -139,10 +139,12 @@ function updateRateLabels() {
   $('consumer-rate-out').textContent = $('consumer-stall').checked ? 'stalled' : rateLabel(RATES[Number($('consumer-rate').value)]);
 }
 
-async function restart() {
+/** A new ring (new memory, new workers, counters from zero); the charts keep their history
+ *  unless `clearCharts`, so a change of ring size shows as a change in the charts. */
+async function restart(clearCharts = false) {
   history.length = 0;
   lastNotifies = { p: 0, c: 0 };
-  for (const chart of Object.values(simCharts)) chart.clear();
+  if (clearCharts) for (const chart of Object.values(simCharts)) chart.clear();
   await sim.start(Number($('ring-size').value));
 }
 
@@ -151,7 +153,7 @@ for (const id of ['write-size', 'producer-rate', 'consumer-rate', 'consumer-stal
 }
 for (const radio of document.querySelectorAll('input[name=mode]')) radio.addEventListener('change', () => sim.applyControls());
 $('ring-size').addEventListener('change', () => void restart());
-$('restart').addEventListener('click', () => void restart());
+$('restart').addEventListener('click', () => void restart(true));
 updateRateLabels();
 
 function rateOver(samples, key, ms) {
@@ -217,7 +219,7 @@ function frame(now) {
 
 const live = { source: null, snapshot: null, problem: null, selected: null, prev: new Map(), rates: new Map(), lastNotify: new Map() };
 const liveCharts = {
-  throughput: new Chart($('live-throughput'), { title: 'Throughput (selected connection)', format: formatRate, series: [
+  throughput: new Chart($('live-throughput'), { title: 'Throughput (selected connection)', format: formatRate, incrs: RATE_INCRS, series: [
     { label: 'client → server', color: COLORS.producer }, { label: 'server → client', color: COLORS.consumer }] }),
   fill: new Chart($('live-fill'), { title: 'Ring fill', format: formatPercent, range: [0, 100], series: [
     { label: 'client → server', color: COLORS.producer }, { label: 'server → client', color: COLORS.consumer }] }),

@@ -171,7 +171,10 @@ function marker(ctx, cx, cy, outer, angle, color, label, waiting, side, stack) {
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
   ctx.fillStyle = color;
-  ctx.fillText(text, cx + dx * r, cy + dy * r);
+  // Kept inside the canvas, whatever the angle.
+  const w = ctx.canvas.width / (window.devicePixelRatio || 1);
+  const x = Math.min(Math.max(cx + dx * r, half + 2), w - half - 2);
+  ctx.fillText(text, x, cy + dy * r);
 }
 
 function badge(ctx, x, y, text, color) {
