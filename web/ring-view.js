@@ -119,7 +119,10 @@ export function drawRing(canvas, s, opts = {}) {
   ctx.fillText(`${formatBytes(used)} in flight of ${formatBytes(cap)}`, cx, cy + inner * 0.12);
   const laps = Math.floor(Number(s.bytesIn) / cap);
   ctx.fillText(`tail lap ${laps.toLocaleString('en')} · head lap ${Math.floor(Number(s.bytesOut) / cap).toLocaleString('en')}`, cx, cy + inner * 0.3);
-  if (s.reset || s.finished) {
+  if (s.consistent === false) {
+    ctx.fillStyle = '#c92a2a';
+    ctx.fillText('header inconsistent (as read)', cx, cy + inner * 0.48);
+  } else if (s.reset || s.finished) {
     ctx.fillStyle = s.reset ? '#c92a2a' : COLORS.muted;
     ctx.fillText(s.reset ? 'RESET' : 'end of stream (FIN)', cx, cy + inner * 0.48);
   }

@@ -18,7 +18,7 @@ const LIVE_SCREENSHOT = new URL('docs/visualizer-live.png', ROOT).pathname;
 const PAIR = new URL('./fixtures/live-pair.js', import.meta.url).pathname;
 const hasReader = fs.existsSync(new URL('dist/stat/snapshot.js', ROOT));
 
-let browser, page, server, base;
+let browser, page, server, base, registryDir, savedXwayDir;
 const problems = [];
 
 /** Polls `probe` in the page until `ok(value)`; fails with the last value after `ms`. */
@@ -41,9 +41,13 @@ if (!fs.existsSync(CHROMIUM)) {
   const { startVisualizer } = await import('../../dist/cli/visualize.js');
 
   test.before(async () => {
+    // Test files share one process and their modules load before any runs: save the environment
+    // now, not at import, and put it back afterwards.
+    savedXwayDir = process.env.XWAY_DIR;
     if (hasReader) {
       // The live test's registry: a private directory, read by the server through the real reader.
-      process.env.XWAY_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'xvis-'));
+      registryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xvis-'));
+      process.env.XWAY_DIR = registryDir;
     }
     server = await startVisualizer({ port: 0 });
     base = `http://127.0.0.1:${server.address().port}/`;
@@ -58,7 +62,9 @@ if (!fs.existsSync(CHROMIUM)) {
     await browser?.close();
     server?.close();
     server?.closeAllConnections();
-    if (process.env.XWAY_DIR?.includes('xvis-')) fs.rmSync(process.env.XWAY_DIR, { recursive: true, force: true });
+    if (registryDir) fs.rmSync(registryDir, { recursive: true, force: true });
+    if (savedXwayDir === undefined) delete process.env.XWAY_DIR;
+    else process.env.XWAY_DIR = savedXwayDir;
   });
 
   test('the page loads cross-origin isolated and starts both workers', async () => {
