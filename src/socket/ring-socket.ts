@@ -9,7 +9,7 @@
 
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { ChannelEnd } from '../platform/types.js';
+import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import { XwayError } from '../errors.js';
 
 export interface RingSocketOptions {
@@ -137,6 +137,13 @@ export class RingSocket extends Duplex {
     this.#connecting = false;
     this.emit('connect');
     this.emit('ready');
+  }
+
+  /** The platform carrying the ring: 'threads' (a peer in this process: Atomics on one shared
+   *  memory) or 'host' (another process: a mapped segment and event channels); null on TCP or while
+   *  connecting. */
+  get platform(): PlatformName | null {
+    return this.#end?.platform ?? null;
   }
 
   /** 'ring', or 'tcp' after a fallback. */

@@ -215,11 +215,11 @@ function ownStartTime(): number {
   return own.startTime;
 }
 
-type Owner = 'alive' | 'dead' | 'unusable';
+export type Owner = 'alive' | 'dead' | 'unusable';
 
 /** Whether the process that wrote an entry still runs. 'unusable': it runs but is not ours to
  *  signal (another user), or /proc cannot tell; such entries are neither used nor removed. */
-function judgeOwner(pid: number, startTime: number): Owner {
+export function judgeOwner(pid: number, startTime: number): Owner {
   let actual: number | null;
   try {
     actual = processStartTime(pid);
@@ -234,6 +234,22 @@ function judgeOwner(pid: number, startTime: number): Owner {
   } catch (err) {
     return errnoOf(err) === 'ESRCH' ? 'dead' : 'unusable';
   }
+}
+
+/** The registry directory, created if missing and checked (owner-only, no symlink); for other
+ *  per-process files kept beside the entries (the channel tables `xway stat` reads). */
+export function ensureRegistryDirectory(): string {
+  return openDirectory(true) as string;
+}
+
+/** The registry directory if it exists (checked), else null. */
+export function existingRegistryDirectory(): string | null {
+  return openDirectory(false);
+}
+
+/** This process's identity as the registry records it: pid and start time. */
+export function ownIdentity(): { pid: number; startTime: number } {
+  return { pid: process.pid, startTime: ownStartTime() };
 }
 
 // ---------------------------------------------------------------- reading and removing entries
