@@ -50,8 +50,10 @@ export function drawRing(canvas, s, opts = {}) {
   const { ctx, w, h } = context(canvas);
   ctx.clearRect(0, 0, w, h);
   const cx = w / 2;
-  const cy = h / 2 + (opts.title ? 10 : 0);
-  const outer = Math.min(w, h - (opts.title ? 20 : 0)) / 2 - 58;
+  const top = opts.title ? 24 : 0;
+  const cy = top + (h - top) / 2;
+  // Room around the ring for the labels: two stacked lines above or below, one wide line aside.
+  const outer = Math.min((h - top) / 2 - 66, w / 2 - 140);
   const inner = outer - Math.max(18, outer * 0.2);
   if (opts.title) {
     ctx.fillStyle = COLORS.text;
@@ -104,8 +106,17 @@ export function drawRing(canvas, s, opts = {}) {
   const tail = (s.head + used) & mask;
   const full = used === cap;
   const together = full || used === 0;
-  marker(ctx, cx, cy, outer, angleOf(tail), COLORS.producer, 'tail', s.producerWantsSpace > 0, together ? 1 : 0, 0);
-  marker(ctx, cx, cy, outer, angleOf(head), COLORS.consumer, 'head', s.consumerWaiting, together ? -1 : 0, together ? 1 : 0);
+  const producerAsleep = s.producerWantsSpace > 0;
+  marker(ctx, cx, cy, outer, angleOf(tail), COLORS.producer, producerAsleep, together ? 1 : 0);
+  marker(ctx, cx, cy, outer, angleOf(head), COLORS.consumer, s.consumerWaiting, together ? -1 : 0);
+  const tailLine = [producerAsleep ? 'tail · asleep' : 'tail', COLORS.producer];
+  const headLine = [s.consumerWaiting ? 'head · asleep' : 'head', COLORS.consumer];
+  if (together) {
+    labels(ctx, cx, cy, outer, angleOf(head), [tailLine, headLine]);
+  } else {
+    labels(ctx, cx, cy, outer, angleOf(tail), [tailLine]);
+    labels(ctx, cx, cy, outer, angleOf(head), [headLine]);
+  }
 
   // Centre: fill, bytes in flight, laps.
   const pct = (100 * used) / cap;
@@ -128,8 +139,8 @@ export function drawRing(canvas, s, opts = {}) {
   }
 
   // Notifications: a flash on the arc between the markers' sides.
-  if (opts.producerNotified) badge(ctx, cx, cy + inner * 0.62, 'producer woke consumer', COLORS.notify);
-  else if (opts.consumerNotified) badge(ctx, cx, cy + inner * 0.62, 'consumer woke producer', COLORS.notify);
+  if (opts.producerNotified) badge(ctx, cx, cy + inner * 0.62, 'woke the consumer', COLORS.notify);
+  else if (opts.consumerNotified) badge(ctx, cx, cy + inner * 0.62, 'woke the producer', COLORS.notify);
 }
 
 function sector(ctx, cx, cy, r0, r1, a0, a1, color) {
@@ -141,10 +152,9 @@ function sector(ctx, cx, cy, r0, r1, a0, a1, color) {
   ctx.fill();
 }
 
-/** A triangle just outside the band pointing at `angle`, with its label. When both markers sit
- *  on one spot (empty or full ring), `side` (-1 or 1) moves the triangle aside and `stack` moves
- *  the label outwards. */
-function marker(ctx, cx, cy, outer, angle, color, label, waiting, side, stack) {
+/** A triangle just outside the band pointing at `angle`; when both markers sit on one spot
+ *  (empty or full ring), `side` (-1 or 1) moves them apart along the ring. */
+function marker(ctx, cx, cy, outer, angle, color, waiting, side) {
   const tip = outer + 3;
   const base = outer + 17;
   const dx = Math.cos(angle), dy = Math.sin(angle);
@@ -166,18 +176,27 @@ function marker(ctx, cx, cy, outer, angle, color, label, waiting, side, stack) {
     ctx.stroke();
     ctx.setLineDash([]);
   }
+}
+
+/** Labels (one line each: [text, color]) stacked in one box, placed outside the markers at
+ *  `angle` far enough that the box clears them whatever the angle, and inside the canvas. */
+function labels(ctx, cx, cy, outer, angle, lines) {
   ctx.font = '600 13px system-ui, sans-serif';
-  const text = waiting ? `${label} · asleep` : label;
-  // Far enough out that the text's box clears the ring whatever the angle.
-  const half = ctx.measureText(text).width / 2;
-  const r = base + 12 + Math.abs(dx) * half + stack * 17;
+  const half = Math.max(...lines.map(([t]) => ctx.measureText(t).width)) / 2;
+  const halfH = lines.length * 8;
+  const dx = Math.cos(angle), dy = Math.sin(angle);
+  const r = outer + 30 + Math.abs(dx) * half + Math.abs(dy) * halfH;
+  const dpr = window.devicePixelRatio || 1;
+  const w = ctx.canvas.width / dpr;
+  const h = ctx.canvas.height / dpr;
+  const x = Math.min(Math.max(cx + dx * r, half + 2), w - half - 2);
+  const y = Math.min(Math.max(cy + dy * r, halfH + 2), h - halfH - 2);
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
-  ctx.fillStyle = color;
-  // Kept inside the canvas, whatever the angle.
-  const w = ctx.canvas.width / (window.devicePixelRatio || 1);
-  const x = Math.min(Math.max(cx + dx * r, half + 2), w - half - 2);
-  ctx.fillText(text, x, cy + dy * r);
+  lines.forEach(([text, color], i) => {
+    ctx.fillStyle = color;
+    ctx.fillText(text, x, y - halfH + 8 + 16 * i);
+  });
 }
 
 function badge(ctx, x, y, text, color) {

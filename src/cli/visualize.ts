@@ -136,10 +136,7 @@ export function snapshotJson(snapshot: HostSnapshot): string {
 }
 
 async function defaultSnapshot(): Promise<SnapshotFn> {
-  // A computed specifier: the reader lives in src/stat/snapshot.ts and may be built separately.
-  const specifier = '../stat/snapshot.js';
-  const mod = (await import(specifier)) as { snapshotHost: SnapshotFn };
-  return mod.snapshotHost;
+  return (await import('../stat/snapshot.js')).snapshotHost;
 }
 
 /** Starts the visualizer's HTTP server; resolves once it listens. */

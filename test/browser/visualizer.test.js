@@ -145,32 +145,41 @@ if (!fs.existsSync(CHROMIUM)) {
   });
 
   if (hasReader) {
-    test('live mode shows a real xway connection of another process, its bytes increasing', async () => {
-      const child = spawn(process.execPath, [PAIR], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    test('live mode shows a real xway connection between two other processes, its bytes increasing', async () => {
+      const started = [];
+      /** Starts fixtures/live-pair.js in `mode`; resolves with its first line. */
+      const start = (...args) => new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [PAIR, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+        started.push(child);
+        const t = setTimeout(() => reject(new Error(`live-pair ${args[0]} did not start within 10 s`)), 10_000);
+        createInterface({ input: child.stdout }).once('line', (l) => { clearTimeout(t); resolve(JSON.parse(l)); });
+        child.once('exit', (code) => { clearTimeout(t); reject(new Error(`live-pair ${args[0]} exited with ${code}`)); });
+      });
       try {
-        const line = await new Promise((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error('live-pair did not start within 10 s')), 10_000);
-          createInterface({ input: child.stdout }).once('line', (l) => { clearTimeout(t); resolve(JSON.parse(l)); });
-          child.once('exit', (code) => reject(new Error(`live-pair exited with ${code}`)));
-        });
-        assert.is(line.event, 'ready', JSON.stringify(line));
+        const listening = await start('server');
+        assert.is(listening.event, 'listening', JSON.stringify(listening));
+        const connected = await start('client', String(listening.port));
+        assert.is(connected.event, 'connected', JSON.stringify(connected));
+        assert.is(connected.transport, 'ring');
         await page.click('#tab-live');
-        const row = page.locator(`#live-table tr[data-port="${line.port}"]`);
+        const row = page.locator(`#live-table tr[data-port="${listening.port}"]`);
         await row.first().waitFor({ timeout: 5000 });
         const bytes = async () => page.evaluate((port) => {
           const c = window.xwayVis.live().snapshot?.connections.find((x) => x.port === port);
           return c ? Number(c.clientToServer.bytesOut) : -1;
-        }, line.port);
+        }, listening.port);
         const first = await bytes();
         await page.waitForTimeout(700);
         const second = await bytes();
         assert.ok(first > 0 && second > first, `bytes increase: ${first} -> ${second}`);
-        assert.match(await row.first().textContent(), String(line.port));
-        await page.waitForTimeout(600);
+        const text = await row.first().textContent();
+        assert.match(text, String(listening.port));
+        assert.match(text, String(connected.pid));
+        await page.waitForTimeout(800);
         await page.evaluate(() => window.scrollTo(0, 0));
         await page.screenshot({ path: LIVE_SCREENSHOT, fullPage: true });
       } finally {
-        child.kill('SIGKILL');
+        for (const child of started) child.kill('SIGKILL');
       }
     });
   } else {
