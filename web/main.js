@@ -31,9 +31,9 @@ class Simulation {
     this.ready = 0;
   }
 
-  async start(capacity) {
+  /** Starts a new ring and its two workers (the core must be compiled: see compileCore below). */
+  start(capacity) {
     this.stop();
-    await compileCore();
     this.capacity = capacity;
     this.memory = createSharedMemory({ bytes: Ring.byteLength(capacity) });
     this.ring = Ring.create(this.memory, RESERVED_BYTES, capacity);
@@ -141,19 +141,19 @@ function updateRateLabels() {
 
 /** A new ring (new memory, new workers, counters from zero); the charts keep their history
  *  unless `clearCharts`, so a change of ring size shows as a change in the charts. */
-async function restart(clearCharts = false) {
+function restart(clearCharts = false) {
   history.length = 0;
   lastNotifies = { p: 0, c: 0 };
   if (clearCharts) for (const chart of Object.values(simCharts)) chart.clear();
-  await sim.start(Number($('ring-size').value));
+  sim.start(Number($('ring-size').value));
 }
 
 for (const id of ['write-size', 'producer-rate', 'consumer-rate', 'consumer-stall']) {
   $(id).addEventListener('input', () => { updateRateLabels(); sim.applyControls(); });
 }
 for (const radio of document.querySelectorAll('input[name=mode]')) radio.addEventListener('change', () => sim.applyControls());
-$('ring-size').addEventListener('change', () => void restart());
-$('restart').addEventListener('click', () => void restart(true));
+$('ring-size').addEventListener('change', () => restart());
+$('restart').addEventListener('click', () => restart(true));
 updateRateLabels();
 
 function rateOver(samples, key, ms) {
@@ -357,7 +357,10 @@ window.xwayVis = {
 
 show(location.hash === '#live' ? 'live' : 'sim');
 if (isolated) {
-  await restart();
+  // Browsers compile modules over 4 KiB only asynchronously on the main thread: once, up front,
+  // so that creating a ring (which instantiates the core) is synchronous afterwards.
+  await compileCore();
+  restart();
 } else {
   sim.fail('This page must be cross-origin isolated (served by `xway visualize`) for SharedArrayBuffer.');
 }

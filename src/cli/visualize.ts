@@ -50,7 +50,7 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
   'Referrer-Policy': 'no-referrer',
   'Content-Security-Policy': [
     "default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "worker-src 'self'",
-    "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "connect-src 'self'",
+    "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
     "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
   ].join('; '),
 };
