@@ -67,6 +67,9 @@ function run(ring, control) {
       state(S.WAITING);
       // Announce, re-check, sleep on the ring's data word until the producer commits.
       waitForData(ring, 1000);
+      // Woken by the producer the announcement is already withdrawn; woken by the page (a control
+      // changed) it is not, and a stale one would earn a notification nobody waits for.
+      ring.cancelWaitData();
       continue;
     }
     let n = avail;

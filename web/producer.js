@@ -78,6 +78,7 @@ function run(ring, control) {
       state(S.WAITING);
       // Announce, re-check, sleep on the ring's space word until the consumer frees enough.
       waitForSpace(ring, Math.min(pending, ring.capacity), 1000);
+      ring.cancelWaitSpace();   // after a wake-up by the page, withdraw the announcement (see consumer.js)
       continue;
     }
     state(S.MOVING);
