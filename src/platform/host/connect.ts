@@ -10,7 +10,7 @@ import type { ChannelEnd } from '../types.js';
 import type { ThreadChannelEnd } from '../threads.js';
 import { CtlLifeline, OfferReceiver } from './same-process.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
@@ -78,7 +78,12 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
       resolve(end);
     };
 
+    // Once ACCEPT_THREADS is here the channel exists (the server posted it first): a control
+    // socket that closes before the memory arrives is a channel already reset, not a failed set-up.
+    let acceptedThreads = false;
+    let closedEarly = false;
     const onAcceptThreads = () => {
+      acceptedThreads = true;
       receiver!.whenOffered((offer) => {
         if (settled) return;
         try {
@@ -87,6 +92,7 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
           settled = true;
           clearTimeout(timer);
           resolve(threadEnd);
+          if (closedEarly) queueMicrotask(() => lifeline?.controlClosed());
         } catch (err) {
           lifeline = undefined;
           fail(err as Error);
@@ -136,11 +142,13 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
     }, (code) => {
       if (end) end.controlClosed(code);
       else if (lifeline) lifeline.controlClosed();
+      else if (acceptedThreads) closedEarly = true;
       else fail(new SetupError(`the listener closed the control socket during set-up (${code ?? 'EOF'})`));
     });
     peerPid = ctl.peerCredentials().pid;
     const timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
     if (receiver) ctl.send(encode({ type: MessageType.HelloThreads, capacityA, capacityB, pid: process.pid, threadId, token: receiver.token }));
     else ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid }));
+    pollWhileSettingUp(ctl, () => settled);
   });
 }

@@ -13,7 +13,7 @@ import type { ChannelEnd } from '../types.js';
 import { CtlLifeline, OfferPoster } from './same-process.js';
 import { ThreadChannelEnd } from '../threads.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlListener, CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
@@ -143,6 +143,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
           pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
           onHello(message.capacityA, message.capacityB);
           stage = 'ready';
+          pollWhileSettingUp(ctl, () => stage !== 'ready');
         } else if (stage === 'hello' && message.type === MessageType.HelloThreads) {
           pid = ctl.peerCredentials().pid;
           onHelloThreads(message.capacityA, message.capacityB, message.threadId, message.token);
