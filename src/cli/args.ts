@@ -77,3 +77,11 @@ export function sizeName(n: number): string {
   if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
   return `${n} B`;
 }
+
+/** A failure the user can act on, printed as one line (no stack) with exit code 1. */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}

@@ -3,7 +3,7 @@
 // one line naming the flag (or the command) and exits with code 2.
 
 import { readFileSync } from 'node:fs';
-import { UsageError } from './args.js';
+import { CommandError, UsageError } from './args.js';
 
 export const HELP = `Usage: xway <command> [options]
 
@@ -44,16 +44,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
       mod = (await import(where)) as { visualizeCommand?: Command };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-        throw new CommandUnavailable('visualize is not part of this build of xway yet');
+        throw new CommandError('visualize is not part of this build of xway yet');
       }
       throw err;
     }
-    if (typeof mod.visualizeCommand !== 'function') throw new CommandUnavailable('visualize is not part of this build of xway yet');
+    if (typeof mod.visualizeCommand !== 'function') throw new CommandError('visualize is not part of this build of xway yet');
     return mod.visualizeCommand;
   },
 };
-
-class CommandUnavailable extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -81,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`xway ${first}: ${err.message}\nRun 'xway ${first} --help' for the options.\n`);
       return 2;
     }
-    if (err instanceof CommandUnavailable) {
+    if (err instanceof CommandError) {
       process.stderr.write(`xway ${first}: ${err.message}\n`);
       return 1;
     }

@@ -9,7 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseFlags, parseList, parseNumber, parseSize, sizeName, UsageError } from '../args.js';
+import { CommandError, parseFlags, parseList, parseNumber, parseSize, sizeName, UsageError } from '../args.js';
 import { hostUnavailableReason } from '../../platform/host/native.js';
 import { Peer } from './peers.js';
 import { Progress } from './progress.js';
@@ -277,7 +277,7 @@ function valueText(test: TestName, v: number): string {
 export async function runBench(o: BenchOptions, commandLine: string): Promise<BenchOutput> {
   if (o.transports.includes('ring') || o.idle) {
     const why = hostUnavailableReason();
-    if (why) throw new Error(`the ring transport needs xway's host platform, which is unavailable here: ${why} (leave 'ring' out of --transport to measure the others)`);
+    if (why) throw new CommandError(`the ring transport needs xway's host platform, which is unavailable here: ${why} (leave 'ring' out of --transport to measure the others)`);
   }
   const rowsOf = (test: TestName) => (test === 'stream' || test === 'maerts' ? o.sizes : [0]);
   const rows: Row[] = [];
