@@ -83,7 +83,7 @@ export interface BenchOptions {
 }
 
 const PRESETS: Record<string, Partial<BenchOptions>> = {
-  quick: { tests: ['stream', 'rr'], sizes: [1024, 65536], transports: ['ring', 'tcp'], duration: 1, warmup: 0.2, reps: 3 },
+  quick: { tests: ['stream', 'rr'], sizes: [1024, 65536], transports: ['ring', 'tcp'], duration: 1, warmup: 0.2, reps: 4 },
   net: { tests: ['stream', 'rr', 'crr'], sizes: [1024, 65536], transports: ['ring', 'tcp', 'unix'], duration: 1, warmup: 0.2, reps: 5, idle: true, targets: true },
 };
 

@@ -36,7 +36,12 @@ const VALUE_NOTE: Record<TestName, string> = {
 
 export function transportNote(out: BenchOutput): string {
   const ring = out.options.ring ? sizeName(out.options.ring) : '256 KiB (default)';
-  return `ring = xway ring (xway.createServer/connect, transport 'force', ${ring} each direction); tcp = net over 127.0.0.1; unix = net over a Unix socket`;
+  const what: Record<string, string> = {
+    ring: `ring = xway ring (xway.createServer/connect, transport 'force', ${ring} each direction)`,
+    tcp: 'tcp = net over 127.0.0.1',
+    unix: 'unix = net over a Unix socket',
+  };
+  return out.options.transports.map((t) => what[t]).join('; ');
 }
 
 export function formatReport(out: BenchOutput): string {
