@@ -61,9 +61,10 @@ function age(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-function table(rows: string[][], rightFrom = 1): string[] {
+/** Columns `left` (by index) are left-aligned, the others (numbers) right-aligned. */
+function table(rows: string[][], left: number[]): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => [...r[c]].length)));
-  return rows.map((r) => r.map((cell, c) => (c < rightFrom ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
+  return rows.map((r) => r.map((cell, c) => (left.includes(c) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }
 
 /** Notifications sent from the client to the server: data ready on c→s, space freed on s→c. */
@@ -78,7 +79,7 @@ export function formatSnapshot(s: HostSnapshot): string[] {
   const lines: string[] = [];
   lines.push(`xway endpoints: ${s.endpoints.length}`);
   if (s.endpoints.length) {
-    lines.push(...table([['port', 'host', 'pid', 'control socket'], ...s.endpoints.map((e) => [String(e.port), e.host, String(e.pid), e.controlPath])], 4)
+    lines.push(...table([['port', 'host', 'pid', 'control socket'], ...s.endpoints.map((e) => [String(e.port), e.host, String(e.pid), e.controlPath])], [1, 3])
       .map((l) => `  ${l}`));
   }
   lines.push('');
@@ -93,8 +94,8 @@ export function formatSnapshot(s: HostSnapshot): string[] {
         `${ringSize(a.capacity)}/${ringSize(b.capacity)}`, fill(a.used, a.capacity), fill(b.used, b.capacity),
         bytes(a.bytesIn), bytes(b.bytesIn), String(w.toServer), String(w.toClient), c.state + suspect, age(s.at - c.since)];
     });
-    // id and platform left-aligned, numbers right-aligned, state and age left.
-    const t = table([head, ...rows], 2);
+    // id, platform, state and age left-aligned; numbers right-aligned.
+    const t = table([head, ...rows], [0, 1, 12, 13]);
     lines.push(...t.map((l) => `  ${l}`));
   }
   return lines;

@@ -9,11 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-// A registry of our own, set before dist is loaded and handed to every child process.
+// A registry of our own, in force (and handed to every child process) only while this file's
+// tests run: uvu loads every test file into one process, and others set XWAY_DIR at load time.
 const XWAY_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'xc-'));
-const saved = { XWAY_DIR: process.env.XWAY_DIR, XWAY: process.env.XWAY };
-process.env.XWAY_DIR = XWAY_DIR;
-delete process.env.XWAY;
+let saved;
 const { default: xway, hostUnavailableReason } = await import('../../dist/index.js');
 
 const BIN = new URL('../../bin/xway.js', import.meta.url).pathname;
@@ -29,10 +28,17 @@ function xwayCli(args, timeout = 30_000) {
   });
 }
 
-test.after(() => {
-  fs.rmSync(XWAY_DIR, { recursive: true, force: true });
+test.before.each(() => {
+  saved = { XWAY_DIR: process.env.XWAY_DIR, XWAY: process.env.XWAY };
+  process.env.XWAY_DIR = XWAY_DIR;
+  delete process.env.XWAY; // the command's own options decide, not the caller's environment
+});
+
+test.after.each(() => {
   for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
 });
+
+test.after(() => fs.rmSync(XWAY_DIR, { recursive: true, force: true }));
 
 test('xway --help lists the commands; each command has help with examples; --version', async () => {
   const top = await xwayCli(['--help']);
