@@ -3,6 +3,8 @@ export { Ring } from './ring/ring.js';
 export { Channel, type ChannelSide, type ChannelCapacities } from './ring/channel.js';
 export { createSharedMemory, type SharedMemoryOptions } from './ring/memory.js';
 export { readRingStats, type RingStats } from './ring/stats.js';
+export { snapshotHost } from './stat/snapshot.js';
+export type { HostSnapshot, ConnectionStat, EndpointStat, ConnectionState } from './stat/types.js';
 export { compileCore, coreModule } from './ring/core.js';
 export {
   waitForData, waitForDataAsync, waitForSpace, waitForSpaceAsync, wakeConsumer, wakeProducer, type WaitResult,

@@ -523,6 +523,15 @@ static napi_value ctlsock_unref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* receiveNow(): handles what has already arrived, without waiting for the
+ * event loop to poll. Set-up polls with it for an answer that is a few
+ * microseconds away, rather than sleeping and paying a process wake-up. */
+static napi_value ctlsock_receive_now(napi_env env, napi_callback_info info) {
+  ctlsock_t *s = this_socket(env, info, 0, NULL, NULL);
+  if (s && !s->h.closed) ctlsock_on_poll(&s->h, 0, 0);
+  return NULL;
+}
+
 static napi_value ctlsock_close(napi_env env, napi_callback_info info) {
   ctlsock_t *s = this_socket(env, info, 0, NULL, NULL);
   if (s) xw_handle_close(&s->h);
@@ -540,6 +549,7 @@ bool xw_register_ctl(napi_env env, napi_value exports) {
   napi_property_descriptor smethods[] = {
       METHOD("send", ctlsock_send),
       METHOD("peerCredentials", ctlsock_peer_credentials),
+      METHOD("receiveNow", ctlsock_receive_now),
       METHOD("ref", ctlsock_ref),
       METHOD("unref", ctlsock_unref),
       METHOD("close", ctlsock_close),

@@ -21,7 +21,7 @@ export interface ThreadChannelOffer {
   threadId: number;
 }
 
-interface Lifeline {
+export interface Lifeline {
   on(event: 'close' | 'message', listener: () => void): unknown;
   close(): void;
   ref?(): void;
@@ -32,7 +32,7 @@ interface Lifeline {
 export class ThreadChannelEnd implements ChannelEnd {
   readonly platform = 'threads' as const;
   readonly channel: Channel;
-  readonly peer: { threadId: number };
+  readonly peer: { pid?: number; threadId?: number };
   onwake: (() => void) | null = null;
   onpeergone: ((reason: string) => void) | null = null;
   readonly #words: Int32Array;
@@ -42,9 +42,9 @@ export class ThreadChannelEnd implements ChannelEnd {
   #closed = false;
   #peerGone = false;
 
-  constructor(channel: Channel, lifeline: Lifeline, peerThreadId: number) {
+  constructor(channel: Channel, lifeline: Lifeline, peer: { pid?: number; threadId?: number }) {
     this.channel = channel;
-    this.peer = { threadId: peerThreadId };
+    this.peer = peer;
     this.#words = new Int32Array(sharedBuffer(channel.memory));
     this.#lifeline = lifeline;
     lifeline.on('close', () => this.#lost());
@@ -132,12 +132,12 @@ export function createThreadChannel(caps: ChannelCapacities, threadId: number): 
   const memory = createSharedMemory({ bytes: Channel.byteLength(capacityA, capacityB) });
   const channel = Channel.create(memory, RESERVED_BYTES, { capacityA, capacityB }, 'initiator');
   const { port1, port2 } = new MessageChannel();
-  const end = new ThreadChannelEnd(channel, port1 as unknown as Lifeline, -1);
+  const end = new ThreadChannelEnd(channel, port1 as unknown as Lifeline, {});
   return { end, offer: { memory, offset: RESERVED_BYTES, capacityA, capacityB, port: port2, threadId } };
 }
 
 /** The acceptor's end, in the thread that received an offer. */
 export function acceptThreadChannel(offer: ThreadChannelOffer, side: ChannelSide = 'acceptor'): ThreadChannelEnd {
   const channel = Channel.attach(offer.memory, offer.offset, { capacityA: offer.capacityA, capacityB: offer.capacityB }, side);
-  return new ThreadChannelEnd(channel, offer.port as unknown as Lifeline, offer.threadId);
+  return new ThreadChannelEnd(channel, offer.port as unknown as Lifeline, { threadId: offer.threadId });
 }

@@ -44,7 +44,7 @@ export function channelByteLength(capacityA: number, capacityB: number): number 
   return CHANNEL_HEADER + ringByteLength(capacityA) + ringByteLength(capacityB);
 }
 
-export function isValidCapacity(capacity: number): boolean {
-  return Number.isInteger(capacity) && capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY
+export function isValidCapacity(capacity: unknown): capacity is number {
+  return typeof capacity === 'number' && Number.isInteger(capacity) && capacity >= MIN_CAPACITY && capacity <= MAX_CAPACITY
     && (capacity & (capacity - 1)) === 0;
 }

@@ -87,7 +87,10 @@ export function connect(...args: unknown[]): XwayConnection {
     if (signal.aborted) process.nextTick(() => socket.destroy(abortError(signal)));
     else signal.addEventListener('abort', () => socket.destroy(abortError(signal)), { once: true });
   }
-  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity }).then(
+  // A server in this very process (another worker thread, or this one) gets a thread channel:
+  // one shared memory and Atomics, no descriptor or system call on the data path.
+  const sameProcess = entry.pid === process.pid;
+  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity ?? entry.ringCapacity, sameProcess }).then(
     (end) => {
       if (socket.destroyed) end.close();
       else socket.attach(end);

@@ -9,7 +9,7 @@
 
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { ChannelEnd } from '../platform/types.js';
+import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import { XwayError } from '../errors.js';
 
 export interface RingSocketOptions {
@@ -30,6 +30,20 @@ interface PendingWrite {
 function connectionReset(syscall: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${syscall} ECONNRESET`), { code: 'ECONNRESET', errno: -104, syscall });
 }
+
+/**
+ * Adaptive polling, after KVM's halt-polling: before a direction that cannot progress goes to
+ * sleep (announce the wait, then be woken through the platform: an event-channel notification
+ * between processes), the socket first polls the ring for up to its poll budget, one check per
+ * event-loop turn (setImmediate, so other sockets and timers still run). A peer that answers within
+ * the budget is met without a wake-up on either side, which is what makes request/response fast:
+ * no announcement, so no notification, so no system call. The budget grows while waits turn out
+ * short and shrinks to nothing when polls expire unanswered, so an idle or slow peer costs one
+ * short poll and then no CPU at all.
+ */
+const POLL_MIN_MS = 0.01;
+const POLL_MAX_MS = 0.2;
+const POLL_START_MS = 0.05;
 
 /** How long a destroyed socket whose end of stream is sent waits for the peer's (Linux's
  *  tcp_fin_timeout is the same 60 s). */
@@ -85,6 +99,11 @@ export class RingSocket extends Duplex {
   #bytesWritten = 0;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Poll budget (ms), the current poll's deadline (0: not polling), and when the last sleep began. */
+  #pollBudget = POLL_START_MS;
+  #pollDeadline = 0;
+  #pollExpired = false;
+  #sleptAt = 0;
   readonly #local?: RingSocketOptions['local'];
   readonly #remote?: RingSocketOptions['remote'];
 
@@ -139,6 +158,13 @@ export class RingSocket extends Duplex {
     this.emit('ready');
   }
 
+  /** The platform carrying the ring: 'threads' (a peer in this process: Atomics on one shared
+   *  memory) or 'host' (another process: a mapped segment and event channels); null on TCP or while
+   *  connecting. */
+  get platform(): PlatformName | null {
+    return this.#end?.platform ?? null;
+  }
+
   /** 'ring', or 'tcp' after a fallback. */
   get transport(): 'ring' | 'tcp' {
     return this.#tcp ? 'tcp' : 'ring';
@@ -179,8 +205,9 @@ export class RingSocket extends Duplex {
           this.push(null);
           return;
         }
+        if (this.#poll()) return; // #pollTick() resumes
         if (rx.prepareWaitData()) {
-          this.#end.armWake();
+          this.#sleep();
           return; // #wake() resumes
         }
       }
@@ -236,9 +263,10 @@ export class RingSocket extends Duplex {
           }
           continue;
         }
+        if (this.#poll()) return; // #pollTick() resumes
         const rest = chunk.length - pending.offset;
         if (tx.prepareWaitSpace(Math.min(rest, tx.capacity))) {
-          end.armWake();
+          this.#sleep();
           return; // #wake() resumes
         }
       }
@@ -285,8 +313,55 @@ export class RingSocket extends Duplex {
 
   #wake(): void {
     if (this.destroyed || !this.#end) return;
+    if (this.#sleptAt !== 0) {
+      // A short sleep says polling a little longer would have met the peer: grow the budget.
+      if (performance.now() - this.#sleptAt < POLL_MAX_MS) this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, this.#pollBudget * 2));
+      this.#sleptAt = 0;
+    }
     if (this.#pending) this.#flush();
     if (this.#readWanted) this.#pull();
+  }
+
+  /** Starts (or continues) polling instead of sleeping; false when this wait should sleep. */
+  #poll(): boolean {
+    if (this.#pollDeadline !== 0) return true;
+    if (this.#pollExpired || this.#pollBudget === 0) return false;
+    this.#pollDeadline = performance.now() + this.#pollBudget;
+    setImmediate(this.#pollTick);
+    return true;
+  }
+
+  readonly #pollTick = (): void => {
+    const end = this.#end;
+    if (this.destroyed || !end || (!this.#readWanted && !this.#pending)) {
+      this.#pollDeadline = 0;
+      return;
+    }
+    let ready = true;
+    try {
+      const { rx, tx } = end.channel;
+      ready = (this.#readWanted && (rx.readable > 0 || rx.finished || rx.isReset))
+        || (this.#pending !== null && (tx.writable > 0 || tx.isReset));
+    } catch { /* a broken ring: let #wake() report it */ }
+    if (ready) {
+      this.#pollDeadline = 0;
+      this.#wake();
+    } else if (performance.now() < this.#pollDeadline) {
+      setImmediate(this.#pollTick);
+    } else {
+      // Unanswered: poll for less next time (below the minimum, not at all), and sleep now.
+      this.#pollDeadline = 0;
+      this.#pollBudget = this.#pollBudget / 2 < POLL_MIN_MS ? 0 : this.#pollBudget / 2;
+      this.#pollExpired = true;
+      this.#wake();
+      this.#pollExpired = false;
+    }
+  };
+
+  /** Sleeps until the platform wakes this end (the wait is announced already). */
+  #sleep(): void {
+    this.#sleptAt = performance.now();
+    this.#end!.armWake();
   }
 
   /** Ring errors as the errors net reports: a reset is ECONNRESET, anything else passes through. */

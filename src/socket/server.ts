@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { listenHost, type HostListener } from '../platform/host/listen.js';
+import { HostChannelEnd } from '../platform/host/channel-end.js';
+import { publishChannel } from '../stat/publish.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
 import { transportPolicy } from '../switch/policy.js';
@@ -16,6 +18,9 @@ import { markTcp } from './tcp.js';
 export interface XwayServerOptions extends net.ServerOpts {
   /** 'off' serves TCP only; default from XWAY, else 'auto'. */
   transport?: 'off' | 'auto' | 'force';
+  /** Ring capacity (each direction) clients use unless they ask for another: published in the
+   *  registry entry. Default 256 KiB. */
+  ringCapacity?: number;
   /** Ring capacity granted to clients at most (each direction). Default 16 MiB. */
   maxRingCapacity?: number;
 }
@@ -77,7 +82,7 @@ export class XwayServer extends EventEmitter {
       try {
         const controlPath = controlPathFor(address.port);
         this.#ring = listenHost(controlPath, { maxCapacity: this.#options.maxRingCapacity }, (end) => this.#acceptRing(end, address));
-        this.#registration = registerEndpoint({ port: address.port, host: address.address, controlPath });
+        this.#registration = registerEndpoint({ port: address.port, host: address.address, controlPath, ringCapacity: this.#options.ringCapacity });
       } catch (err) {
         // TCP keeps serving; co-resident clients will simply use it too.
         this.#ring?.close();
@@ -104,7 +109,14 @@ export class XwayServer extends EventEmitter {
     }
     const socket = new RingSocket(end, { allowHalfOpen: this.#options.allowHalfOpen, local, remote });
     this.#ringSockets.add(socket);
+    const unpublish = end instanceof HostChannelEnd && end.segmentFd !== null
+      ? publishChannel({
+        port: address.port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
+        capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
+      })
+      : null;
     socket.once('close', () => {
+      unpublish?.();
       this.#ringSockets.delete(socket);
       this.#maybeClosed();
     });

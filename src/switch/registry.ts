@@ -215,11 +215,11 @@ function ownStartTime(): number {
   return own.startTime;
 }
 
-type Owner = 'alive' | 'dead' | 'unusable';
+export type Owner = 'alive' | 'dead' | 'unusable';
 
 /** Whether the process that wrote an entry still runs. 'unusable': it runs but is not ours to
  *  signal (another user), or /proc cannot tell; such entries are neither used nor removed. */
-function judgeOwner(pid: number, startTime: number): Owner {
+export function judgeOwner(pid: number, startTime: number): Owner {
   let actual: number | null;
   try {
     actual = processStartTime(pid);
@@ -234,6 +234,22 @@ function judgeOwner(pid: number, startTime: number): Owner {
   } catch (err) {
     return errnoOf(err) === 'ESRCH' ? 'dead' : 'unusable';
   }
+}
+
+/** The registry directory, created if missing and checked (owner-only, no symlink); for other
+ *  per-process files kept beside the entries (the channel tables `xway stat` reads). */
+export function ensureRegistryDirectory(): string {
+  return openDirectory(true) as string;
+}
+
+/** The registry directory if it exists (checked), else null. */
+export function existingRegistryDirectory(): string | null {
+  return openDirectory(false);
+}
+
+/** This process's identity as the registry records it: pid and start time. */
+export function ownIdentity(): { pid: number; startTime: number } {
+  return { pid: process.pid, startTime: ownStartTime() };
 }
 
 // ---------------------------------------------------------------- reading and removing entries
@@ -468,11 +484,37 @@ function publish(temp: string, entryPath: string): boolean {
  *  unsafe or cannot be read; a missing directory means no entries. */
 export function lookupEndpoint(port: number): RegistryEntry | null {
   checkPort(port);
+  const cached = recentlyLive(port);
+  if (cached) return cached;
   const dir = openDirectory(false);
   if (dir === null) return null;
   const judgement = judgeEntry(dir, port);
-  if (judgement.state === 'live') return judgement.entry;
+  if (judgement.state === 'live') {
+    recent.set(port, { dir: registryDirectory(), file: path.join(dir, entryFileName(port)), entry: judgement.entry, ident: judgement.ident, at: Date.now() });
+    return judgement.entry;
+  }
+  recent.delete(port);
   if (judgement.state === 'stale') removeStale(dir, port, judgement);
+  return null;
+}
+
+/** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat and a
+ *  kill(pid, 0) each instead of a directory check, a read and a look at /proc. */
+const LIVE_CACHE_MS = 1000;
+const recent = new Map<number, { dir: string; file: string; entry: RegistryEntry; ident: Ident; at: number }>();
+
+function recentlyLive(port: number): RegistryEntry | null {
+  const hit = recent.get(port);
+  if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
+  try {
+    // kill(pid, 0) alone: the start time was checked under a second ago, too soon for the pid to
+    // have been recycled.
+    if (sameFile(identOf(fs.lstatSync(hit.file)), hit.ident)) {
+      process.kill(hit.entry.pid, 0);
+      return hit.entry;
+    }
+  } catch { /* gone */ }
+  recent.delete(port);
   return null;
 }
 

@@ -7,6 +7,9 @@ import type { ChannelEnd } from '../types.js';
 import type { CtlSocket } from './native-api.js';
 import { closePort, notifyPort } from './events.js';
 import { unmapSegment } from './mapping.js';
+import { nativeAddon } from './native.js';
+
+const closeFd = (fd: number) => nativeAddon().closeFd(fd);
 
 export interface HostChannelResources {
   channel: Channel;
@@ -15,6 +18,8 @@ export interface HostChannelResources {
   port: number;
   ctl: CtlSocket;
   pid: number;
+  /** The acceptor keeps its segment's descriptor for observers (see stat/publish.ts). */
+  segment?: number;
 }
 
 export class HostChannelEnd implements ChannelEnd {
@@ -26,6 +31,7 @@ export class HostChannelEnd implements ChannelEnd {
   #size: number;
   #port: number;
   #ctl: CtlSocket;
+  readonly segmentFd: number | null;
   #closed = false;
   #peerGone = false;
 
@@ -35,6 +41,7 @@ export class HostChannelEnd implements ChannelEnd {
     this.#size = r.size;
     this.#port = r.port;
     this.#ctl = r.ctl;
+    this.segmentFd = r.segment ?? null;
   }
 
   get closed(): boolean {
@@ -80,5 +87,11 @@ export class HostChannelEnd implements ChannelEnd {
     closePort(this.#port);
     this.#ctl.close();
     unmapSegment(this.channel.offset, this.#size);
+    if (this.segmentFd !== null) closeFd(this.segmentFd);
+  }
+
+  /** Bytes mapped for this channel. */
+  get size(): number {
+    return this.#size;
   }
 }

@@ -5,8 +5,12 @@
 import { Channel } from '../../ring/channel.js';
 import { XwayError } from '../../errors.js';
 import { HostChannelEnd } from './channel-end.js';
+import { threadId } from 'node:worker_threads';
+import type { ChannelEnd } from '../types.js';
+import type { ThreadChannelEnd } from '../threads.js';
+import { CtlLifeline, OfferReceiver } from './same-process.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
@@ -20,7 +24,15 @@ export class SetupError extends XwayError {
   }
 }
 
-export function connectHost(path: string, options: HostChannelOptions = {}): Promise<HostChannelEnd> {
+export interface HostConnectOptions extends HostChannelOptions {
+  /** The listener is in this process: ask for a thread channel (see same-process.ts). */
+  sameProcess?: boolean;
+}
+
+export function connectHost(path: string, options: HostConnectOptions & { sameProcess: true }): Promise<ThreadChannelEnd>;
+export function connectHost(path: string, options?: HostConnectOptions & { sameProcess?: false }): Promise<HostChannelEnd>;
+export function connectHost(path: string, options?: HostConnectOptions): Promise<ChannelEnd>;
+export function connectHost(path: string, options: HostConnectOptions = {}): Promise<ChannelEnd> {
   const native = nativeAddon();
   const limits = resolveOptions(options);
   const capacityA = limits.capacity;
@@ -29,13 +41,16 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
   return new Promise((resolve, reject) => {
     let made: { offset: number; size: number; port?: number } | undefined;
     let end: HostChannelEnd | undefined;
+    let lifeline: CtlLifeline | undefined; // a thread channel's, once established
     let settled = false;
     let peerPid = 0;
+    const receiver = options.sameProcess ? new OfferReceiver(path) : null;
 
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      receiver?.close();
       ctl.close();
       if (made) {
         if (made.port !== undefined) closePort(made.port);
@@ -63,14 +78,49 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
       resolve(end);
     };
 
-    const fd = native.ctlConnect(path);
+    // Once ACCEPT_THREADS is here the channel exists (the server posted it first): a control
+    // socket that closes before the memory arrives is a channel already reset, not a failed set-up.
+    let acceptedThreads = false;
+    let closedEarly = false;
+    const onAcceptThreads = () => {
+      acceptedThreads = true;
+      receiver!.whenOffered((offer) => {
+        if (settled) return;
+        try {
+          lifeline = new CtlLifeline(ctl);
+          const threadEnd = OfferReceiver.attach(offer, capacityA, capacityB, lifeline, peerPid);
+          settled = true;
+          clearTimeout(timer);
+          resolve(threadEnd);
+          if (closedEarly) queueMicrotask(() => lifeline?.controlClosed());
+        } catch (err) {
+          lifeline = undefined;
+          fail(err as Error);
+        }
+      });
+    };
+
+    let fd: number;
+    try {
+      fd = native.ctlConnect(path);
+    } catch (err) {
+      receiver?.close();
+      throw err;
+    }
     const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
       let owned = fds;
       try {
-        if (end) throw new ProtocolError('malformed', 'control message after set-up');
+        if (end || lifeline) throw new ProtocolError('malformed', 'control message after set-up');
         const message = decode(data, fds.length);
         if (message.type === MessageType.Refuse) {
           throw new SetupError(`the listener refused the channel (${message.reason}): ${message.text}`);
+        }
+        if (receiver && message.type === MessageType.AcceptThreads) {
+          if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
+            throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
+          }
+          onAcceptThreads();
+          return;
         }
         if (message.type !== MessageType.Accept) throw new ProtocolError('malformed', `unexpected message type ${message.type}`);
         if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
@@ -86,14 +136,19 @@ export function connectHost(path: string, options: HostChannelOptions = {}): Pro
       } catch (err) {
         closeReceived(owned);
         if (end) end.controlClosed('EPROTO');
+        else if (lifeline) lifeline.controlClosed();
         else fail(err as Error);
       }
     }, (code) => {
       if (end) end.controlClosed(code);
+      else if (lifeline) lifeline.controlClosed();
+      else if (acceptedThreads) closedEarly = true;
       else fail(new SetupError(`the listener closed the control socket during set-up (${code ?? 'EOF'})`));
     });
     peerPid = ctl.peerCredentials().pid;
     const timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid }));
+    if (receiver) ctl.send(encode({ type: MessageType.HelloThreads, capacityA, capacityB, pid: process.pid, threadId, token: receiver.token }));
+    else ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid }));
+    pollWhileSettingUp(ctl, () => settled);
   });
 }

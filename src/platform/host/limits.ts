@@ -39,3 +39,23 @@ export function resolveOptions(o: HostChannelOptions = {}): Required<HostChannel
 export function segmentSize(capacityA: number, capacityB: number): number {
   return Math.ceil(channelByteLength(capacityA, capacityB) / WASM_PAGE) * WASM_PAGE;
 }
+
+/** How long a side in set-up polls its control socket for the next message before it lets the
+ *  event loop sleep on it (see awaitPolling). The answer is usually tens of microseconds away;
+ *  sleeping instead costs a process wake-up, which on a VM is the larger part of set-up. */
+export const SETUP_POLL_MS = 0.5;
+
+/** Polls `ctl` once per event-loop turn until `done()` or SETUP_POLL_MS have passed. */
+export function pollWhileSettingUp(ctl: { receiveNow(): void }, done: () => boolean): void {
+  const deadline = performance.now() + SETUP_POLL_MS;
+  const tick = () => {
+    if (done()) return;
+    try {
+      ctl.receiveNow();
+    } catch {
+      return; // closed meanwhile: its close callback has run
+    }
+    if (!done() && performance.now() < deadline) setImmediate(tick);
+  };
+  setImmediate(tick);
+}

@@ -9,8 +9,11 @@
 import { Channel } from '../../ring/channel.js';
 import { isValidCapacity } from '../../ring/layout.js';
 import { HostChannelEnd } from './channel-end.js';
+import type { ChannelEnd } from '../types.js';
+import { CtlLifeline, OfferPoster } from './same-process.js';
+import { ThreadChannelEnd } from '../threads.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlListener, CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
@@ -30,22 +33,25 @@ export interface HostListenOptions extends HostChannelOptions {
 }
 
 /** Listens on `path` (a Unix socket, created owner-only) and calls `onChannel` for each
- *  established channel. */
-export function listenHost(path: string, options: HostListenOptions, onChannel: (end: HostChannelEnd) => void): HostListener {
+ *  established channel: a HostChannelEnd, or a ThreadChannelEnd for a client in this process. */
+export function listenHost(path: string, options: HostListenOptions, onChannel: (end: ChannelEnd) => void): HostListener {
   const native = nativeAddon();
   const limits = resolveOptions(options);
   let pending = 0;
+  let poster: OfferPoster | null = null;
 
   const listener: CtlListener = native.ctlListen(path, (fd) => {
     pending++;
     let stage: 'hello' | 'ready' | 'done' = 'hello';
-    let made: { offset: number; size: number; port: number; capacityA: number; capacityB: number } | undefined;
+    let made: { offset: number; size: number; port: number; segment: number; capacityA: number; capacityB: number } | undefined;
     let end: HostChannelEnd | undefined;
+    let lifeline: CtlLifeline | undefined; // a thread channel's, once established
 
     const release = () => {
       if (!made) return;
       closePort(made.port);
       unmapSegment(made.offset, made.size);
+      native.closeFd(made.segment);
       made = undefined;
     };
     const leaveSetup = () => {
@@ -68,36 +74,62 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     };
     const timer = setTimeout(() => refuse('malformed', `set-up not finished within ${limits.setupTimeoutMs} ms`), limits.setupTimeoutMs);
 
-    const onHello = (capacityA: number, capacityB: number) => {
+    const checkHello = (capacityA: number, capacityB: number) => {
       if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
       for (const cap of [capacityA, capacityB]) {
         if (!isValidCapacity(cap) || cap > limits.maxCapacity) {
           throw new ProtocolError('capacity', `ring capacity ${cap} is not a power of two from 4096 to ${limits.maxCapacity}`);
         }
       }
+    };
+
+    const onHelloThreads = (capacityA: number, capacityB: number, threadId: number, token: string) => {
+      checkHello(capacityA, capacityB);
+      if (pid !== process.pid) throw new ProtocolError('malformed', `a thread channel is only for this process, not for process ${pid}`);
+      poster ??= new OfferPoster(path);
+      const channel = poster.offer(token, capacityA, capacityB);
+      ctl.send(encode({ type: MessageType.AcceptThreads, capacityA, capacityB }));
+      leaveSetup();
+      lifeline = new CtlLifeline(ctl);
+      onChannel(new ThreadChannelEnd(channel, lifeline, { pid, threadId }));
+    };
+
+    const onHello = (capacityA: number, capacityB: number) => {
+      checkHello(capacityA, capacityB);
       const size = segmentSize(capacityA, capacityB);
+      // The segment's descriptor stays open with the channel: observers (xway stat) read the
+      // ring headers through it; our mapping alone would keep the segment alive.
       const segment = native.segmentCreate(size);
+      let offset: number;
       try {
-        const offset = mapSegment(segment, size);
-        const { port, fd: eventFd } = openPort(() => end?.wake());
-        made = { offset, size, port, capacityA, capacityB };
-        Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
-        ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
-      } finally {
-        native.closeFd(segment); // our mapping and the client's copy keep the segment alive
+        offset = mapSegment(segment, size);
+      } catch (err) {
+        native.closeFd(segment);
+        throw err;
       }
+      let port: number, eventFd: number;
+      try {
+        ({ port, fd: eventFd } = openPort(() => end?.wake()));
+      } catch (err) {
+        unmapSegment(offset, size);
+        native.closeFd(segment);
+        throw err;
+      }
+      made = { offset, size, port, segment, capacityA, capacityB };
+      Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
+      ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
     };
 
     const onReady = (pid: number) => {
       if (!made) throw new ProtocolError('internal', 'no channel to complete');
-      const { offset, size, port, capacityA, capacityB } = made;
+      const { offset, size, port, segment, capacityA, capacityB } = made;
       // Capacities from our own records, never from the shared control block. The client has had
       // the segment since ACCEPT: a header it already broke is refused here, and refuse() still
       // owns (and releases) the mapping and port, so set-up is left only after this check.
       const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
       made = undefined;
       leaveSetup();
-      end = new HostChannelEnd({ channel, size, port, ctl, pid });
+      end = new HostChannelEnd({ channel, size, port, ctl, pid, segment });
       onChannel(end);
     };
 
@@ -111,6 +143,10 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
           pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
           onHello(message.capacityA, message.capacityB);
           stage = 'ready';
+          pollWhileSettingUp(ctl, () => stage !== 'ready');
+        } else if (stage === 'hello' && message.type === MessageType.HelloThreads) {
+          pid = ctl.peerCredentials().pid;
+          onHelloThreads(message.capacityA, message.capacityB, message.threadId, message.token);
         } else if (stage === 'ready' && message.type === MessageType.Ready) {
           if (!made) throw new ProtocolError('internal', 'no channel to complete');
           bindPort(made.port, fds[0]);
@@ -122,17 +158,23 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       } catch (err) {
         closeReceived(owned);
         if (end) end.controlClosed('EPROTO');
+        else if (lifeline) lifeline.controlClosed();
         else refuse(err instanceof ProtocolError ? err.reason : 'internal', (err as Error).message);
       }
     }, (code) => {
       if (end) end.controlClosed(code);
+      else if (lifeline) lifeline.controlClosed();
       else refuse('malformed', `client went away during set-up (${code ?? 'EOF'})`);
     });
   });
 
   return {
     path,
-    close: () => listener.close(),
+    close: () => {
+      listener.close();
+      poster?.close();
+      poster = null;
+    },
     ref: () => listener.ref(),
     unref: () => listener.unref(),
   };

@@ -7,6 +7,16 @@
 //              or     REFUSE  a reason code and text
 //   client -> server  READY                            + fds: client's event fd
 //
+// A client in the server's own process (another worker thread, or the same thread) asks for a
+// thread channel instead, so that its data path is Atomics on one shared memory, with no
+// descriptor and no system call:
+//
+//   client -> server  HELLO_THREADS   capacities, pid, thread id, a 16-byte token
+//   server -> client  ACCEPT_THREADS  capacities     (the memory itself goes by BroadcastChannel,
+//                                                     tagged with the token: see same-process.ts)
+//
+// and the control socket stays open as the channel's lifeline all the same.
+//
 // Every field is checked against the limits of the side that reads it; anything malformed is a
 // ProtocolError with a reason, and the caller closes the socket and whatever it received.
 
@@ -20,6 +30,8 @@ export enum MessageType {
   Accept = 2,
   Refuse = 3,
   Ready = 4,
+  HelloThreads = 5,
+  AcceptThreads = 6,
 }
 
 export type RefuseReason = 'version' | 'capacity' | 'busy' | 'malformed' | 'internal';
@@ -29,7 +41,11 @@ export interface Hello { type: MessageType.Hello; capacityA: number; capacityB: 
 export interface Accept { type: MessageType.Accept; capacityA: number; capacityB: number }
 export interface Refuse { type: MessageType.Refuse; reason: RefuseReason; text: string }
 export interface Ready { type: MessageType.Ready }
-export type Message = Hello | Accept | Refuse | Ready;
+export interface HelloThreads { type: MessageType.HelloThreads; capacityA: number; capacityB: number; pid: number; threadId: number; token: string }
+export interface AcceptThreads { type: MessageType.AcceptThreads; capacityA: number; capacityB: number }
+export type Message = Hello | Accept | Refuse | Ready | HelloThreads | AcceptThreads;
+
+const TOKEN_BYTES = 16;
 
 /** Descriptors each message must carry. */
 export const FDS_PER_MESSAGE: Record<MessageType, number> = {
@@ -37,6 +53,8 @@ export const FDS_PER_MESSAGE: Record<MessageType, number> = {
   [MessageType.Accept]: 2,
   [MessageType.Refuse]: 0,
   [MessageType.Ready]: 1,
+  [MessageType.HelloThreads]: 0,
+  [MessageType.AcceptThreads]: 0,
 };
 
 export class ProtocolError extends XwayError {
@@ -53,6 +71,8 @@ const BODY: Record<MessageType, number> = {
   [MessageType.Accept]: 8,
   [MessageType.Refuse]: 4, // reason u16, text length u16, then text
   [MessageType.Ready]: 0,
+  [MessageType.HelloThreads]: 16 + TOKEN_BYTES,
+  [MessageType.AcceptThreads]: 8,
 };
 const MAX_REFUSE_TEXT = 200;
 
@@ -73,7 +93,19 @@ export function encode(message: Message): Uint8Array {
       v.setUint32(16, message.pid, true);
       return new Uint8Array(v.buffer);
     }
-    case MessageType.Accept: {
+    case MessageType.HelloThreads: {
+      const v = header(message.type, BODY[message.type]);
+      v.setUint32(8, message.capacityA, true);
+      v.setUint32(12, message.capacityB, true);
+      v.setUint32(16, message.pid, true);
+      v.setUint32(20, message.threadId, true);
+      const token = Buffer.from(message.token, 'hex');
+      if (token.length !== TOKEN_BYTES) throw new ProtocolError('malformed', 'a thread-channel token is 16 bytes');
+      new Uint8Array(v.buffer).set(token, 24);
+      return new Uint8Array(v.buffer);
+    }
+    case MessageType.Accept:
+    case MessageType.AcceptThreads: {
       const v = header(message.type, BODY[message.type]);
       v.setUint32(8, message.capacityA, true);
       v.setUint32(12, message.capacityB, true);
@@ -110,7 +142,13 @@ export function decode(bytes: Uint8Array, fdCount: number): Message {
   switch (type) {
     case MessageType.Hello:
       return { type, capacityA: v.getUint32(8, true), capacityB: v.getUint32(12, true), pid: v.getUint32(16, true) };
+    case MessageType.HelloThreads:
+      return {
+        type, capacityA: v.getUint32(8, true), capacityB: v.getUint32(12, true), pid: v.getUint32(16, true),
+        threadId: v.getUint32(20, true), token: Buffer.from(bytes.subarray(24, 24 + TOKEN_BYTES)).toString('hex'),
+      };
     case MessageType.Accept:
+    case MessageType.AcceptThreads:
       return { type, capacityA: v.getUint32(8, true), capacityB: v.getUint32(12, true) };
     case MessageType.Refuse: {
       const reason = REASONS[v.getUint16(8, true)] ?? 'internal';

@@ -1,0 +1,104 @@
+// snapshotHost(): what `xway stat` and the visualizer's live mode show. Endpoints come from the
+// registry; channels from the tables server processes publish (publish.ts). Each channel's ring
+// headers are read through /proc/<pid>/fd/<fd> with pread: no mapping, no store, nothing the peers
+// can notice. The tables and the headers are checked, never trusted: a row that does not describe
+// a segment of its process (wrong inode, offsets outside it, a ring that is not one) is skipped.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { existingRegistryDirectory, judgeOwner, listEndpoints } from '../switch/registry.js';
+import { RING_HEADER, isValidCapacity } from '../ring/layout.js';
+import { readRingStats, type RingStats } from '../ring/stats.js';
+import { TABLE_FILE, TABLE_VERSION, type PublishedChannel } from './publish.js';
+import type { ConnectionStat, ConnectionState, HostSnapshot } from './types.js';
+
+const MAX_TABLE_BYTES = 16 << 20;
+
+export function snapshotHost(): HostSnapshot {
+  const at = Date.now();
+  const endpoints = listEndpoints().map((e) => ({ port: e.port, host: e.host, pid: e.pid, controlPath: e.controlPath }));
+  const dir = existingRegistryDirectory();
+  const connections: ConnectionStat[] = [];
+  if (dir) {
+    for (const name of fs.readdirSync(dir)) {
+      const match = TABLE_FILE.exec(name);
+      if (match) connections.push(...readTable(path.join(dir, name), Number(match[1]), Number(match[2])));
+    }
+  }
+  connections.sort((a, b) => a.port - b.port || a.since - b.since);
+  return { at, endpoints, connections };
+}
+
+function readTable(file: string, pid: number, startTime: number): ConnectionStat[] {
+  const owner = judgeOwner(pid, startTime);
+  if (owner === 'dead') {
+    try { fs.unlinkSync(file); } catch { /* another observer was first */ }
+    return [];
+  }
+  if (owner !== 'alive') return [];
+  let rows: unknown;
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    if (text.length > MAX_TABLE_BYTES) return [];
+    const table = JSON.parse(text) as { version?: unknown; pid?: unknown; channels?: unknown };
+    if (table.version !== TABLE_VERSION || table.pid !== pid) return [];
+    rows = table.channels;
+  } catch {
+    return []; // replaced or removed while we read it
+  }
+  if (!Array.isArray(rows)) return [];
+  const out: ConnectionStat[] = [];
+  for (const row of rows) {
+    if (!isRow(row)) continue;
+    const stat = readChannel(pid, row);
+    if (stat) out.push(stat);
+  }
+  return out;
+}
+
+function isRow(r: unknown): r is PublishedChannel {
+  if (r === null || typeof r !== 'object') return false;
+  const o = r as Record<string, unknown>;
+  const int = (k: string) => Number.isSafeInteger(o[k]) && (o[k] as number) >= 0;
+  return typeof o.id === 'string' && o.id.length < 64 && o.platform === 'host'
+    && ['port', 'clientPid', 'since', 'fd', 'ino', 'size', 'offsetA', 'offsetB'].every(int)
+    && isValidCapacity(o.capacityA) && isValidCapacity(o.capacityB)
+    && (o.offsetA as number) + RING_HEADER <= (o.size as number) && (o.offsetB as number) + RING_HEADER <= (o.size as number);
+}
+
+function readChannel(pid: number, row: PublishedChannel): ConnectionStat | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/${pid}/fd/${row.fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // a reused number may name a FIFO
+  } catch {
+    return null; // closed meanwhile, or not ours to open
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.ino !== row.ino || st.size < row.size) return null;
+    const a = readHeader(fd, row.offsetA);
+    const b = readHeader(fd, row.offsetB);
+    if (!a.consistent || !b.consistent || a.capacity !== row.capacityA || b.capacity !== row.capacityB) return null;
+    return {
+      id: row.id, platform: row.platform, port: row.port, serverPid: pid, clientPid: row.clientPid, since: row.since,
+      state: stateOf(a, b), clientToServer: a, serverToClient: b,
+    };
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readHeader(fd: number, offset: number): RingStats {
+  const bytes = new Uint8Array(new SharedArrayBuffer(RING_HEADER));
+  fs.readSync(fd, bytes, 0, RING_HEADER, offset);
+  return readRingStats(bytes.buffer as SharedArrayBuffer, 0);
+}
+
+function stateOf(a: RingStats, b: RingStats): ConnectionState {
+  if (a.reset || b.reset) return 'reset';
+  if (a.finished && b.finished) return 'closed';
+  if (a.finished || b.finished) return 'half-closed';
+  return 'open';
+}
