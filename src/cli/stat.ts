@@ -2,7 +2,8 @@
 // from snapshotHost() (src/stat/snapshot.ts), which reads the registry and the rings' published
 // counters with plain loads: watching never disturbs the peers.
 
-import { CommandError, parseFlags, parseNumber, UsageError } from './args.js';
+import { parseFlags, parseNumber, UsageError } from './args.js';
+import { snapshotHost } from '../stat/snapshot.js';
 import type { ConnectionStat, HostSnapshot } from '../stat/types.js';
 
 export const STAT_HELP = `Usage: xway stat [options]
@@ -27,19 +28,6 @@ Examples:
   xway stat
   xway stat --watch 250
   xway stat --json | jq '.connections[] | {id, state}'`;
-
-type Snapshotter = () => HostSnapshot;
-
-async function loadSnapshot(): Promise<Snapshotter> {
-  const where = '../stat/snapshot.js';
-  try {
-    const mod = (await import(where)) as { snapshotHost?: Snapshotter };
-    if (typeof mod.snapshotHost === 'function') return mod.snapshotHost;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-  throw new CommandError('the host snapshot reader (src/stat/snapshot.ts) is not part of this build of xway yet');
-}
 
 // ---- formatting ------------------------------------------------------------------------------
 
@@ -130,7 +118,6 @@ export async function statCommand(argv: string[]): Promise<void> {
   }
   const watchMs = v['watch-ms'] !== undefined ? parseNumber('watch', v['watch-ms']) : v.watch ? 1000 : 0;
   if (watchMs && watchMs < 50) throw new UsageError(`flag '--watch' takes milliseconds ≥ 50, got ${watchMs}`);
-  const snapshotHost = await loadSnapshot();
 
   if (!watchMs) {
     const s = snapshotHost();
