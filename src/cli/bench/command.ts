@@ -1,0 +1,416 @@
+// `xway bench`: netperf for rings. Runs stream, maerts, rr and crr over the xway ring, TCP
+// loopback and a Unix socket — all through the net API, between two processes (or two worker
+// threads) — repeats every data point, and reports medians, spread, ratios to TCP and the CPU
+// time each transport spends per GB and per 1,000 transactions.
+//
+// Repetitions are the outer loop and the transport order rotates from one to the next, so drift
+// on a noisy machine hits every transport alike; only ratios measured in one run mean much.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { CommandError, parseFlags, parseList, parseNumber, parseSize, sizeName, UsageError } from '../args.js';
+import { hostUnavailableReason } from '../../platform/host/native.js';
+import { Peer } from './peers.js';
+import { Progress } from './progress.js';
+import { TESTS, TRANSPORTS, type SideResult, type Spec, type SpecTest, type TestName, type TransportName } from './spec.js';
+import { summarize, type Summary } from './stats.js';
+import { renderSvg } from './svg.js';
+import { judgeTargets, formatTargets, type IdleResult } from './targets.js';
+import { formatReport } from './report.js';
+
+export const BENCH_HELP = `Usage: xway bench [options]
+
+netperf for rings: measures socket traffic through the net API between two processes (or two
+worker threads) over the xway ring, TCP loopback (127.0.0.1) and a Unix socket, side by side.
+
+Tests (--test):
+  stream   the client writes --size chunks as fast as backpressure allows; the server counts
+           bytes (GB/s = 1e9 bytes/s, higher is better)
+  maerts   the same, server to client
+  rr       request/response: --request bytes out, --response bytes back, one at a time
+           (mean round trip in µs, lower is better; and transactions/s)
+  crr      connect, request, response, close, one at a time (connections/s, higher is better)
+Each also reports the CPU time of both ends: CPU seconds per GB (streams) or per 1,000
+transactions (rr, crr).
+
+Options:
+  --test LIST        stream,maerts,rr,crr (default: all four)
+  --size LIST        write sizes for stream and maerts, units k, m (default 64,1k,16k,64k,1m)
+  --request SIZE     rr/crr request size (default 1)
+  --response SIZE    rr/crr response size (default 1)
+  --transport LIST   ring,tcp,unix (default: all three)
+  --duration S       measured seconds per data point (default 1)
+  --warmup S         unmeasured seconds before each (default 0.2)
+  --reps N           repetitions of every data point (default 3)
+  --ring SIZE        ring capacity each direction (default: xway's, 256k)
+  --threads          the two ends are worker threads of one process, not two processes
+                     (CPU time is then the whole process's)
+  --idle             also measure an idle connection: both ends' CPU time over --duration
+  --targets          judge the issue-4 targets (64 KiB stream ≥ 4× TCP, 1 KiB ≥ 8×, rr ≤ 1/6,
+                     crr setup ≤ 2× TCP's, idle connection uses no CPU)
+  --preset NAME      quick: ring vs TCP, stream 1k and 64k, rr (~30 s; npm start)
+                     net: the issue-4 set with --idle and --targets (npm run bench:net)
+                     (flags given as well override the preset's)
+  --json             machine-readable results on stdout instead of the table
+  --svg FILE         also draw throughput against write size and the rr/crr times as an SVG
+  --quiet            no progress line on stderr
+  -h, --help         this text
+
+Examples:
+  xway bench --test stream --size 1k,64k --transport ring,tcp
+  xway bench --test rr --request 100 --response 2k --duration 3 --reps 5
+  xway bench --preset net --json > net.json
+  xway bench --test stream,maerts --svg stream.svg`;
+
+export interface BenchOptions {
+  tests: TestName[];
+  sizes: number[];
+  request: number;
+  response: number;
+  transports: TransportName[];
+  duration: number;
+  warmup: number;
+  reps: number;
+  ring: number;
+  threads: boolean;
+  idle: boolean;
+  targets: boolean;
+  preset: string | null;
+  json: boolean;
+  svg: string | null;
+  quiet: boolean;
+}
+
+const PRESETS: Record<string, Partial<BenchOptions>> = {
+  quick: { tests: ['stream', 'rr'], sizes: [1024, 65536], transports: ['ring', 'tcp'], duration: 1, warmup: 0.2, reps: 4 },
+  net: { tests: ['stream', 'rr', 'crr'], sizes: [1024, 65536], transports: ['ring', 'tcp', 'unix'], duration: 1, warmup: 0.2, reps: 5, idle: true, targets: true },
+};
+
+export function parseBenchOptions(argv: string[]): BenchOptions | null {
+  const { values: v } = parseFlags(argv, {
+    test: { type: 'string' }, size: { type: 'string' }, request: { type: 'string' }, response: { type: 'string' },
+    transport: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' },
+    ring: { type: 'string' }, threads: { type: 'boolean' }, idle: { type: 'boolean' }, targets: { type: 'boolean' },
+    preset: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  let preset: Partial<BenchOptions> = {};
+  if (v.preset !== undefined) {
+    if (!Object.hasOwn(PRESETS, v.preset)) throw new UsageError(`flag '--preset': unknown preset '${v.preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
+    preset = PRESETS[v.preset];
+  }
+  const o: BenchOptions = {
+    tests: v.test !== undefined ? TESTS.filter((t) => parseList('test', v.test!, TESTS).includes(t)) : preset.tests ?? [...TESTS],
+    sizes: v.size !== undefined ? v.size.split(',').filter((s) => s.trim()).map((s) => parseSize('size', s)) : preset.sizes ?? [64, 1024, 16384, 65536, 1 << 20],
+    request: v.request !== undefined ? parseSize('request', v.request) : 1,
+    response: v.response !== undefined ? parseSize('response', v.response) : 1,
+    transports: v.transport !== undefined ? TRANSPORTS.filter((t) => parseList('transport', v.transport!, TRANSPORTS).includes(t)) : preset.transports ?? [...TRANSPORTS],
+    duration: v.duration !== undefined ? parseNumber('duration', v.duration) : preset.duration ?? 1,
+    warmup: v.warmup !== undefined ? parseNumber('warmup', v.warmup, { zero: true }) : preset.warmup ?? 0.2,
+    reps: v.reps !== undefined ? parseNumber('reps', v.reps, { integer: true }) : preset.reps ?? 3,
+    ring: v.ring !== undefined ? parseSize('ring', v.ring) : 0,
+    threads: v.threads ?? false,
+    idle: v.idle ?? preset.idle ?? false,
+    targets: v.targets ?? preset.targets ?? false,
+    preset: v.preset ?? null,
+    json: v.json ?? false,
+    svg: v.svg ?? null,
+    quiet: v.quiet ?? false,
+  };
+  if (v.size !== undefined && o.sizes.length === 0) throw new UsageError(`flag '--size' needs at least one size`);
+  o.sizes = [...new Set(o.sizes)].sort((a, b) => a - b);
+  if (o.ring && (o.ring & (o.ring - 1)) !== 0) throw new UsageError(`flag '--ring' must be a power of two between 4k and 16m, got ${o.ring}`);
+  if (o.ring && (o.ring < 4096 || o.ring > 16 << 20)) throw new UsageError(`flag '--ring' must be between 4k and 16m, got ${sizeName(o.ring)}`);
+  if (o.svg === '') throw new UsageError(`flag '--svg' needs a file name`);
+  return o;
+}
+
+// ---- one data point ----------------------------------------------------------------------------
+
+/** One measurement's figures: the headline value and the CPU cost. */
+export interface Point {
+  value: number;
+  /** rr: transactions/s; crr: µs per connection; streams: none. */
+  second?: number;
+  /** CPU seconds per GB (streams) or per 1,000 transactions (rr, crr). */
+  cpu: number;
+  /** Each side's CPU, as a fraction of one CPU over its window. */
+  cpuClient: number;
+  cpuServer: number;
+  transport: { client: string; server: string };
+  p99Us?: number;
+}
+
+class Pair {
+  server: Peer;
+  client: Peer;
+  constructor(readonly threads: boolean) {
+    this.server = new Peer('server', threads);
+    this.client = new Peer('client', threads);
+  }
+  async ready(): Promise<void> {
+    await Promise.all([this.server.ready, this.client.ready]);
+  }
+  async close(): Promise<void> {
+    await Promise.all([this.server.close(), this.client.close()]);
+  }
+  kill(): void {
+    this.server.kill();
+    this.client.kill();
+  }
+}
+
+let requestId = 0;
+
+async function runSpec(pair: Pair, spec: Spec): Promise<{ client: SideResult; server: SideResult }> {
+  const id = ++requestId;
+  const budget = spec.warmupMs + spec.durationMs + 20_000;
+  const listening = await pair.server.request({ type: 'serve', id, spec }, 10_000);
+  if (!('listening' in listening)) throw new Error('server peer did not listen');
+  const client = await pair.client.request({ type: 'run', id, spec, address: listening.listening }, budget);
+  const server = await pair.server.request({ type: 'stop', id }, 20_000);
+  if (!('result' in client) || !('result' in server)) throw new Error('a peer answered without a result');
+  return { client: client.result, server: server.result };
+}
+
+function toPoint(spec: Spec, r: { client: SideResult; server: SideResult }, threads: boolean): Point {
+  const transport = { client: r.client.transport, server: r.server.transport };
+  if (spec.transport === 'ring' && (transport.client !== 'ring' || transport.server !== 'ring')) {
+    throw new Error(`ring asked for, but the client was carried by ${transport.client} and the server by ${transport.server}`);
+  }
+  // Between threads both report the same process's CPU time: count it once.
+  const rate = threads ? r.client.cpu.rate : r.client.cpu.rate + r.server.cpu.rate;
+  const base = { cpuClient: r.client.cpu.rate, cpuServer: r.server.cpu.rate, transport };
+  if (spec.test === 'stream' || spec.test === 'maerts') {
+    const [receiver, sender] = spec.test === 'stream' ? [r.server, r.client] : [r.client, r.server];
+    if (receiver.total !== sender.total) throw new Error(`byte count mismatch: sent ${sender.total}, received ${receiver.total}`);
+    if (!(receiver.bytes! > 0 && receiver.seconds! > 0)) throw new Error('nothing was timed');
+    const gbps = receiver.bytes! / receiver.seconds! / 1e9;
+    return { value: gbps, cpu: rate / gbps, ...base };
+  }
+  const c = r.client;
+  if (!(c.transactions! > 0 && c.seconds! > 0)) throw new Error('no transaction was timed');
+  const tps = c.transactions! / c.seconds!;
+  const cpu = (rate / tps) * 1000;
+  if (spec.test === 'rr') return { value: 1e6 / tps, second: tps, cpu, p99Us: c.p99Us, ...base };
+  return { value: tps, second: 1e6 / tps, cpu, p99Us: c.p99Us, ...base };
+}
+
+// ---- the plan and the run ------------------------------------------------------------------------
+
+export interface Row {
+  test: TestName;
+  /** stream/maerts: write size; rr/crr: 0 (request/response apply). */
+  size: number;
+  transport: TransportName;
+}
+
+export const rowKey = (r: Row) => `${r.test}/${r.size}/${r.transport}`;
+
+export interface Result extends Row {
+  unit: string;
+  better: 'higher' | 'lower';
+  value: Summary;
+  values: number[];
+  second?: { unit: string; median: number };
+  cpu: { unit: string; median: number; min: number; max: number };
+  cpuShare: { client: number; server: number };
+  p99Us?: number;
+  /** What carried the connections, as socket.transport said on both ends. */
+  carriedBy: string[];
+  ratioToTcp: number | null;
+  failed: number;
+}
+
+export const UNITS: Record<TestName, { unit: string; better: 'higher' | 'lower'; second?: string; cpu: string }> = {
+  stream: { unit: 'GB/s', better: 'higher', cpu: 'CPU s/GB' },
+  maerts: { unit: 'GB/s', better: 'higher', cpu: 'CPU s/GB' },
+  rr: { unit: 'µs', better: 'lower', second: 'tx/s', cpu: 'CPU s/1k tx' },
+  crr: { unit: 'conn/s', better: 'higher', second: 'µs/conn', cpu: 'CPU s/1k tx' },
+};
+
+export interface Failure extends Row {
+  rep: number;
+  error: string;
+}
+
+export interface BenchOutput {
+  xway: string;
+  node: string;
+  machine: { cpus: number; model: string; arch: string; kernel: string; memoryGB: number };
+  command: string;
+  options: BenchOptions;
+  seconds: number;
+  results: Result[];
+  idle: IdleResult[] | null;
+  targets: ReturnType<typeof judgeTargets> | null;
+  failures: Failure[];
+}
+
+function specFor(row: Row | { test: 'idle'; size: 0; transport: TransportName }, o: BenchOptions, socketDir: string, n: number): Spec {
+  return {
+    test: row.test as SpecTest,
+    transport: row.transport,
+    size: row.size,
+    request: o.request,
+    response: o.response,
+    warmupMs: o.warmup * 1e3,
+    durationMs: row.test === 'idle' ? 1000 : o.duration * 1e3,
+    ringCapacity: o.ring,
+    socketPath: join(socketDir, `s${n}.sock`),
+  };
+}
+
+export function describeRow(row: Row, o: Pick<BenchOptions, 'request' | 'response'>): string {
+  if (row.test === 'rr' || row.test === 'crr') return `${row.test} ${sizeName(o.request)}/${sizeName(o.response)} ${row.transport}`;
+  return `${row.test} ${sizeName(row.size)} ${row.transport}`;
+}
+
+function valueText(test: TestName, v: number): string {
+  const u = UNITS[test].unit;
+  const digits = v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3;
+  return `${v.toFixed(digits)} ${u}`;
+}
+
+export async function runBench(o: BenchOptions, commandLine: string): Promise<BenchOutput> {
+  if (o.transports.includes('ring') || o.idle) {
+    const why = hostUnavailableReason();
+    if (why) throw new CommandError(`the ring transport needs xway's host platform, which is unavailable here: ${why} (leave 'ring' out of --transport to measure the others)`);
+  }
+  const rowsOf = (test: TestName) => (test === 'stream' || test === 'maerts' ? o.sizes : [0]);
+  const rows: Row[] = [];
+  for (const test of o.tests) for (const size of rowsOf(test)) for (const transport of o.transports) rows.push({ test, size, transport });
+  const plan: { row: Row; rep: number }[] = [];
+  for (let rep = 1; rep <= o.reps; rep++) {
+    for (const test of o.tests) {
+      for (const size of rowsOf(test)) {
+        const ts = o.transports;
+        for (let i = 0; i < ts.length; i++) plan.push({ rep, row: { test, size, transport: ts[(i + rep - 1) % ts.length] } });
+      }
+    }
+  }
+  const idleTransports: TransportName[] = o.idle ? (['ring', 'tcp'] as TransportName[]) : [];
+  const perPoint = o.warmup + o.duration + 0.35;
+  const progress = new Progress(plan.length + idleTransports.length, o.quiet, perPoint, [
+    ...plan.map(() => perPoint), ...idleTransports.map(() => 1.4),
+  ]);
+  const socketDir = mkdtempSync(join(os.tmpdir(), 'xway-bench-'));
+  const onSigint = () => {
+    progress.clear();
+    rmSync(socketDir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  const points = new Map<string, Point[]>(rows.map((r) => [rowKey(r), []]));
+  const failures: Failure[] = [];
+  const idle: IdleResult[] = [];
+  const started = performance.now();
+  let pair = new Pair(o.threads);
+  let n = 0;
+  try {
+    await pair.ready();
+    for (const { row, rep } of plan) {
+      const label = `${describeRow(row, o)} rep ${rep}/${o.reps}`;
+      progress.begin(label);
+      try {
+        const point = toPoint(row as Spec & Row, await runSpec(pair, specFor(row, o, socketDir, ++n)), o.threads);
+        points.get(rowKey(row))!.push(point);
+        progress.end(label, valueText(row.test, point.value));
+      } catch (err) {
+        failures.push({ ...row, rep, error: (err as Error).message });
+        progress.end(label, `FAILED: ${(err as Error).message}`);
+        pair.kill(); // whatever state they are in, start the next point afresh
+        await Promise.all([pair.server.exited, pair.client.exited]);
+        pair = new Pair(o.threads);
+        await pair.ready();
+      }
+    }
+    for (const transport of idleTransports) {
+      const label = `idle connection ${transport} (1 s)`;
+      progress.begin(label);
+      try {
+        const r = await runSpec(pair, specFor({ test: 'idle', size: 0, transport }, o, socketDir, ++n));
+        if (transport === 'ring' && (r.client.transport !== 'ring' || r.server.transport !== 'ring')) throw new Error('the idle connection did not use the ring');
+        const entry: IdleResult = { transport, clientCpuMs: r.client.cpu.rate * 1000, serverCpuMs: r.server.cpu.rate * 1000,
+          clientWindowS: r.client.cpu.windowS, serverWindowS: r.server.cpu.windowS, sameProcess: o.threads };
+        idle.push(entry);
+        progress.end(label, `client ${entry.clientCpuMs.toFixed(1)} ms, server ${entry.serverCpuMs.toFixed(1)} ms CPU per second`);
+      } catch (err) {
+        idle.push({ transport, error: (err as Error).message, clientCpuMs: NaN, serverCpuMs: NaN, clientWindowS: 0, serverWindowS: 0, sameProcess: o.threads });
+        progress.end(label, `FAILED: ${(err as Error).message}`);
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    progress.clear();
+    await pair.close();
+    rmSync(socketDir, { recursive: true, force: true });
+  }
+  const seconds = (performance.now() - started) / 1e3;
+
+  const results: Result[] = rows.map((row) => {
+    const ps = points.get(rowKey(row))!;
+    const u = UNITS[row.test];
+    const cpu = summarize(ps.map((p) => p.cpu));
+    const med = (xs: number[]) => summarize(xs).median;
+    return {
+      ...row, unit: u.unit, better: u.better,
+      value: summarize(ps.map((p) => p.value)), values: ps.map((p) => p.value),
+      ...(u.second ? { second: { unit: u.second, median: med(ps.map((p) => p.second!)) } } : {}),
+      cpu: { unit: u.cpu, median: cpu.median, min: cpu.min, max: cpu.max },
+      cpuShare: { client: med(ps.map((p) => p.cpuClient)), server: med(ps.map((p) => p.cpuServer)) },
+      ...(row.test === 'rr' || row.test === 'crr' ? { p99Us: med(ps.map((p) => p.p99Us!)) } : {}),
+      carriedBy: [...new Set(ps.flatMap((p) => [p.transport.client, p.transport.server]))],
+      ratioToTcp: null,
+      failed: failures.filter((f) => rowKey(f) === rowKey(row)).length,
+    };
+  });
+  for (const r of results) {
+    const tcp = results.find((x) => x.test === r.test && x.size === r.size && x.transport === 'tcp');
+    if (tcp && r.value.n && tcp.value.n) r.ratioToTcp = r.value.median / tcp.value.median;
+  }
+  const cpus = os.cpus();
+  return {
+    xway: version(),
+    node: process.version,
+    machine: { cpus: cpus.length, model: cpus[0]?.model?.trim() ?? 'unknown', arch: process.arch, kernel: os.release(), memoryGB: Math.round(os.totalmem() / 1e9) },
+    command: commandLine,
+    options: o,
+    seconds,
+    results,
+    idle: o.idle ? idle : null,
+    targets: o.targets ? judgeTargets(results, o.idle ? idle : null) : null,
+    failures,
+  };
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const o = parseBenchOptions(argv);
+  if (!o) {
+    process.stdout.write(BENCH_HELP + '\n');
+    return;
+  }
+  const commandLine = ['xway', 'bench', ...argv].join(' ');
+  const out = await runBench(o, commandLine);
+  if (o.svg) {
+    writeFileSync(o.svg, renderSvg(out));
+    if (!o.quiet) process.stderr.write(`chart written to ${o.svg}\n`);
+  }
+  if (o.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  else {
+    process.stdout.write(formatReport(out));
+    if (out.targets) process.stdout.write(formatTargets(out.targets, out.idle));
+  }
+  // A failed data point is reported in the output and makes the exit status 1.
+  if (out.failures.length || out.idle?.some((i) => i.error)) process.exitCode = 1;
+}

@@ -1,0 +1,112 @@
+// The coordinator's handle on a bench peer: a forked child process (the default) or a worker
+// thread (--threads), spoken to with request/reply messages. A peer that dies, or does not answer
+// in time, fails what it was asked and is replaced by the caller.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import type { FromPeer, ToPeer } from './spec.js';
+
+const PEER_URL = new URL('./peer.js', import.meta.url);
+
+type Pending = { resolve: (m: FromPeer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+export class Peer {
+  readonly name: string;
+  readonly #child: ChildProcess | null = null;
+  readonly #worker: Worker | null = null;
+  readonly #pending = new Map<number, Pending>();
+  #stderr = '';
+  #dead: Error | null = null;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
+
+  constructor(name: string, threads: boolean) {
+    this.name = name;
+    let ready!: () => void, failed!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => { ready = res; failed = rej; });
+    this.ready.catch(() => {});
+    const onMessage = (m: FromPeer) => {
+      if ('ready' in m) return ready();
+      if ('fatal' in m) return this.#die(new Error(`${name} peer crashed: ${firstLine(m.fatal)}`));
+      const p = this.#pending.get(m.id);
+      if (!p) return;
+      this.#pending.delete(m.id);
+      clearTimeout(p.timer);
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(m);
+    };
+    let exited!: () => void;
+    this.exited = new Promise((res) => { exited = res; });
+    const onExit = (how: string) => {
+      this.#die(new Error(`${name} peer ${how}${this.#stderr ? `: ${lastLine(this.#stderr)}` : ''}`));
+      failed(this.#dead!);
+      exited();
+    };
+    if (threads) {
+      this.#worker = new Worker(PEER_URL, { stderr: true });
+      this.#worker.on('message', onMessage);
+      this.#worker.on('error', (err) => this.#die(new Error(`${name} peer crashed: ${err.message}`)));
+      this.#worker.stderr.setEncoding('utf8');
+      this.#worker.stderr.on('data', (d: string) => { this.#stderr = (this.#stderr + d).slice(-4000); });
+      this.#worker.on('exit', (code) => onExit(`exited (code ${code})`));
+    } else {
+      this.#child = fork(PEER_URL, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [], serialization: 'json' });
+      this.#child.on('message', (m) => onMessage(m as FromPeer));
+      this.#child.on('error', (err) => this.#die(new Error(`${name} peer: ${err.message}`)));
+      this.#child.stderr!.setEncoding('utf8');
+      this.#child.stderr!.on('data', (d: string) => { this.#stderr = (this.#stderr + d).slice(-4000); });
+      this.#child.on('exit', (code, signal) => onExit(signal ? `was killed (${signal})` : `exited (code ${code})`));
+    }
+  }
+
+  /** Sends `message` and waits for the reply with the same id. */
+  request(message: ToPeer & { id: number }, timeoutMs: number): Promise<FromPeer> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(message.id);
+        reject(new Error(`${this.name} peer did not answer '${message.type}' within ${(timeoutMs / 1e3).toFixed(0)} s`));
+      }, timeoutMs);
+      this.#pending.set(message.id, { resolve, reject, timer });
+      this.#post(message);
+    });
+  }
+
+  #post(message: ToPeer): void {
+    if (this.#worker) this.#worker.postMessage(message);
+    else this.#child!.send(message);
+  }
+
+  #die(err: Error): void {
+    this.#dead ??= err;
+    for (const [, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(this.#dead);
+    }
+    this.#pending.clear();
+  }
+
+  get alive(): boolean {
+    return this.#dead === null;
+  }
+
+  /** Asks the peer to leave; kills it if it has not within a second. */
+  async close(): Promise<void> {
+    if (this.#dead && !this.#child && !this.#worker) return;
+    try { if (!this.#dead) this.#post({ type: 'exit' }); } catch { /* already gone */ }
+    const timer = setTimeout(() => this.kill(), 1000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  kill(): void {
+    if (this.#worker) void this.#worker.terminate();
+    else if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+  }
+}
+
+const firstLine = (s: string) => s.split('\n')[0];
+const lastLine = (s: string) => {
+  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? '';
+};

@@ -1,0 +1,114 @@
+// The table `xway bench` prints: one block per test, a row per write size, per transport the
+// median (min–max) over repetitions, the ratio of medians to TCP loopback, and CPU cost.
+
+import { sizeName } from '../args.js';
+import type { BenchOutput, Result } from './command.js';
+import { UNITS } from './command.js';
+import type { TestName } from './spec.js';
+
+export function fmt(v: number): string {
+  if (!Number.isFinite(v)) return '—';
+  const a = Math.abs(v);
+  const digits = a >= 1000 ? 0 : a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : a >= 0.01 ? 3 : 4;
+  return v.toFixed(digits);
+}
+
+export const ratioText = (r: number | null) => (r !== null && Number.isFinite(r) ? `${r.toFixed(r < 0.1 ? 3 : r < 10 ? 2 : 1)}×` : '—');
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => [...(r[c] ?? '')].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ').trimEnd()).join('\n');
+}
+
+const TITLES: Record<TestName, string> = {
+  stream: 'stream (client → server)',
+  maerts: 'maerts (server → client)',
+  rr: 'rr (request/response, one at a time)',
+  crr: 'crr (connect, request, response, close)',
+};
+
+const VALUE_NOTE: Record<TestName, string> = {
+  stream: 'GB/s (1e9 bytes/s), higher is better; ÷tcp above 1 is faster than TCP',
+  maerts: 'GB/s (1e9 bytes/s), higher is better; ÷tcp above 1 is faster than TCP',
+  rr: 'mean round trip in µs, lower is better; ÷tcp below 1 is faster than TCP',
+  crr: 'connections/s, higher is better; ÷tcp above 1 is faster than TCP',
+};
+
+export function transportNote(out: BenchOutput): string {
+  const ring = out.options.ring ? sizeName(out.options.ring) : '256 KiB (default)';
+  const what: Record<string, string> = {
+    ring: `ring = xway ring (xway.createServer/connect, transport 'force', ${ring} each direction)`,
+    tcp: 'tcp = net over 127.0.0.1',
+    unix: 'unix = net over a Unix socket',
+  };
+  return out.options.transports.map((t) => what[t]).join('; ');
+}
+
+export function formatReport(out: BenchOutput): string {
+  const o = out.options;
+  const lines: string[] = [];
+  const ends = o.threads ? 'two worker threads of one process' : 'two processes';
+  lines.push('');
+  lines.push(`xway bench: ${ends}, ${o.reps} rep(s) × ${o.duration} s (+${o.warmup} s warm-up) per point, ${out.seconds.toFixed(0)} s in all`);
+  lines.push(`machine: ${out.machine.cpus} CPU(s), ${out.machine.model}, Linux ${out.machine.kernel}; Node ${out.node}; xway ${out.xway}`);
+  lines.push(`command: ${out.command}`);
+  lines.push(transportNote(out));
+  lines.push('cells: median (min–max) over repetitions; ÷tcp: ratio of medians to TCP loopback; right of │: CPU time of both');
+  lines.push('ends (user+system) per GB moved or per 1,000 transactions, medians');
+  const transports = o.transports;
+  for (const test of o.tests) {
+    const rs = out.results.filter((r) => r.test === test);
+    if (!rs.length) continue;
+    const u = UNITS[test];
+    const rrSizes = `${sizeName(o.request)} request, ${sizeName(o.response)} response`;
+    lines.push('');
+    lines.push(`${TITLES[test]}${test === 'rr' || test === 'crr' ? `, ${rrSizes}` : ''}: ${VALUE_NOTE[test]}`);
+    const others = transports.filter((t) => t !== 'tcp');
+    const hasTcp = transports.includes('tcp');
+    const label = (size: number) => (test === 'rr' || test === 'crr' ? `${sizeName(o.request)}/${sizeName(o.response)}` : sizeName(size));
+    const head = [test === 'rr' || test === 'crr' ? 'sizes' : 'write size', ...transports.map((t) => `${t} ${u.unit}`),
+      ...(hasTcp ? others.map((t) => `${t} ÷tcp`) : []), '', ...transports.map((t) => `${t} ${u.cpu}`)];
+    const body: string[][] = [];
+    const sizes = [...new Set(rs.map((r) => r.size))];
+    for (const size of sizes) {
+      const cell = (t: string): Result | undefined => rs.find((r) => r.size === size && r.transport === t);
+      const value = (r?: Result) => {
+        if (!r || r.value.n === 0) return 'FAILED';
+        const spread = r.value.n > 1 ? ` (${fmt(r.value.min)}–${fmt(r.value.max)})` : '';
+        return `${fmt(r.value.median)}${spread}${r.failed ? ` [${r.failed} failed]` : ''}`;
+      };
+      body.push([
+        label(size),
+        ...transports.map((t) => value(cell(t))),
+        ...(hasTcp ? others.map((t) => ratioText(cell(t)?.ratioToTcp ?? null)) : []),
+        '│',
+        ...transports.map((t) => fmt(cell(t)?.cpu.median ?? NaN)),
+      ]);
+    }
+    lines.push(table([head, ...body]));
+    if (test === 'rr' || test === 'crr') {
+      const extra = transports.map((t) => {
+        const r = rs.find((x) => x.transport === t);
+        if (!r || !r.value.n) return `${t} —`;
+        return test === 'rr'
+          ? `${t} ${fmt(r.second!.median)} tx/s, p99 ${fmt(r.p99Us!)} µs`
+          : `${t} ${fmt(r.second!.median)} µs per connection, p99 ${fmt(r.p99Us!)} µs`;
+      });
+      lines.push(`  (${extra.join('; ')})`);
+    }
+  }
+  if (out.idle) {
+    lines.push('');
+    lines.push('idle connection: CPU time of each end over one idle second (after one byte each way)');
+    for (const i of out.idle) {
+      lines.push(i.error ? `  ${i.transport}: FAILED: ${i.error}`
+        : `  ${i.transport.padEnd(5)} client ${i.clientCpuMs.toFixed(1)} ms, server ${i.serverCpuMs.toFixed(1)} ms${i.sameProcess ? ' (threads: each is the whole process)' : ''}`);
+    }
+  }
+  if (out.failures.length) {
+    lines.push('');
+    lines.push('failed data points (not counted):');
+    for (const f of out.failures) lines.push(`  ${f.test} ${f.test === 'rr' || f.test === 'crr' ? '' : sizeName(f.size) + ' '}${f.transport} rep ${f.rep}: ${f.error}`);
+  }
+  return lines.join('\n') + '\n';
+}
