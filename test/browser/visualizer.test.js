@@ -2,7 +2,9 @@
 // playwright-core): the page is cross-origin isolated, the simulation moves bytes through the
 // ring with every byte and block checksum verified, the controls change what the ring does, live
 // mode shows a real xway connection made by another process, and there are no console errors.
-// Saves docs/visualizer.png (the screenshot in docs/visualizer.md).
+// Saves visualizer.png and visualizer-live.png into $XWAY_SCREENSHOT_DIR, by default a folder in
+// the system's temporary directory (so a test run leaves the tree clean); to refresh the ones in
+// docs/: XWAY_SCREENSHOT_DIR=docs npx uvu test/browser visualizer.test.js
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -13,8 +15,10 @@ import { createInterface } from 'node:readline';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = new URL('../../', import.meta.url);
-const SCREENSHOT = new URL('docs/visualizer.png', ROOT).pathname;
-const LIVE_SCREENSHOT = new URL('docs/visualizer-live.png', ROOT).pathname;
+const SHOTS = path.resolve(process.env.XWAY_SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'xway-screenshots'));
+fs.mkdirSync(SHOTS, { recursive: true });
+const SCREENSHOT = path.join(SHOTS, 'visualizer.png');
+const LIVE_SCREENSHOT = path.join(SHOTS, 'visualizer-live.png');
 const PAIR = new URL('./fixtures/live-pair.js', import.meta.url).pathname;
 const hasReader = fs.existsSync(new URL('dist/stat/snapshot.js', ROOT));
 
