@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags, UsageError } from './args.js';
 import type { HostSnapshot } from '../stat/types.js';
 
 export type SnapshotFn = () => HostSnapshot | Promise<HostSnapshot>;
@@ -244,15 +244,10 @@ this host's xway connections.
 
 /** The `xway visualize` command: serves until SIGINT or SIGTERM. */
 export async function visualizeCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseFlags(argv, {
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -261,15 +256,10 @@ export async function visualizeCommand(argv: string[]): Promise<void> {
   let port = 0;
   if (values.port !== undefined) {
     port = Number(values.port);
-    if (!/^\d+$/.test(values.port) || port > 65535) {
-      throw Object.assign(new TypeError(`--port must be an integer from 0 to 65535, got '${values.port}'`),
-        { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
-    }
+    if (!/^\d+$/.test(values.port) || port > 65535) throw new UsageError(`flag '--port' must be an integer from 0 to 65535, got '${values.port}'`);
   }
   const host = values.host ?? '127.0.0.1';
-  if (host === '') {
-    throw Object.assign(new TypeError('--host must not be empty'), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
-  }
+  if (host === '') throw new UsageError("flag '--host' must not be empty");
   const server = await startVisualizer({ port, host });
   const address = server.address();
   const shown = typeof address === 'object' && address ? address.port : port;
