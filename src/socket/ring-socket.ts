@@ -44,6 +44,11 @@ function connectionReset(syscall: string): NodeJS.ErrnoException {
 const POLL_MIN_MS = 0.01;
 const POLL_MAX_MS = 0.2;
 const POLL_START_MS = 0.05;
+/** A gap this long between two polls means this process is competing for a CPU (perhaps with
+ *  its own peer): polling on would only delay the peer, so the socket sleeps instead. */
+const POLL_STARVED_MS = 0.05;
+/** At most 2^6 = 64 short sleeps between attempts to poll again. */
+const POLL_MAX_MISSES = 6;
 
 /** Reads are copied into slabs of this size, handed out as views (like Node's Buffer pool, but
  *  for large chunks too); a new slab starts when less than READ_SLAB_MIN_ROOM is left. */
@@ -117,6 +122,12 @@ export class RingSocket extends net.Socket {
   /** Poll budget (ms), the current poll's deadline (0: not polling), and when the last sleep began. */
   #pollBudget = POLL_START_MS;
   #pollDeadline = 0;
+  #polledAt = 0;
+  /** Polls that expired in a row, and short sleeps still to pass before polling again: each
+   *  miss in a row doubles the pause, so polling that cannot pay (no CPU for the peer while we
+   *  poll) fades out instead of costing every transaction. */
+  #pollMisses = 0;
+  #pollPause = 0;
   #pollExpired = false;
   #sleptAt = 0;
   /** Where reads are copied (see #readChunk). */
@@ -378,7 +389,13 @@ export class RingSocket extends net.Socket {
     if (this.destroyed || !this.#end) return;
     if (this.#sleptAt !== 0) {
       // A short sleep says polling a little longer would have met the peer: grow the budget.
-      if (performance.now() - this.#sleptAt < POLL_MAX_MS) this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, this.#pollBudget * 2));
+      // Grow to what would have covered this wait (with a margin), not by a fixed step: a budget
+      // that only doubled from its minimum could settle just short of a peer's steady answer time.
+      const slept = performance.now() - this.#sleptAt;
+      if (slept < POLL_MAX_MS) {
+        if (this.#pollPause > 0) this.#pollPause--;
+        else this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, this.#pollBudget * 2, slept * 1.5));
+      }
       this.#sleptAt = 0;
     }
     if (this.#pending) this.#flush();
@@ -389,6 +406,7 @@ export class RingSocket extends net.Socket {
   #poll(): boolean {
     if (this.#pollDeadline !== 0) return true;
     if (this.#pollExpired || this.#pollBudget === 0) return false;
+    this.#polledAt = 0; // the first turn may come late for our own work; later gaps say starved
     this.#pollDeadline = performance.now() + this.#pollBudget;
     setImmediate(this.#pollTick);
     return true;
@@ -408,13 +426,21 @@ export class RingSocket extends net.Socket {
     } catch { /* a broken ring: let #wake() report it */ }
     if (ready) {
       this.#pollDeadline = 0;
+      this.#pollMisses = 0;
       this.#wake();
-    } else if (performance.now() < this.#pollDeadline) {
+      return;
+    }
+    const now = performance.now();
+    const starved = this.#polledAt !== 0 && now - this.#polledAt > POLL_STARVED_MS;
+    this.#polledAt = now;
+    if (now < this.#pollDeadline && !starved) {
       setImmediate(this.#pollTick);
     } else {
-      // Unanswered: poll for less next time (below the minimum, not at all), and sleep now.
+      // Unanswered: stop polling for a while (longer after each miss in a row), and sleep now.
       this.#pollDeadline = 0;
-      this.#pollBudget = this.#pollBudget / 2 < POLL_MIN_MS ? 0 : this.#pollBudget / 2;
+      this.#pollBudget = 0;
+      this.#pollMisses = Math.min(this.#pollMisses + 1, POLL_MAX_MISSES);
+      this.#pollPause = 2 ** this.#pollMisses;
       this.#pollExpired = true;
       this.#wake();
       this.#pollExpired = false;

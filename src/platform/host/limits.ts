@@ -44,18 +44,42 @@ export function segmentSize(capacityA: number, capacityB: number): number {
  *  event loop sleep on it (see awaitPolling). The answer is usually tens of microseconds away;
  *  sleeping instead costs a process wake-up, which on a VM is the larger part of set-up. */
 export const SETUP_POLL_MS = 0.5;
+const SETUP_POLL_STARVED_MS = 0.05;
 
 /** Polls `ctl` once per event-loop turn until `done()` or SETUP_POLL_MS have passed. */
+let setupMisses = 0;
+let setupPause = 0;
+
 export function pollWhileSettingUp(ctl: { receiveNow(): void }, done: () => boolean): void {
+  // Polls that did not pay (the answer came only after the window) pause polling for the next
+  // 2, 4, … 64 set-ups, so a CPU-starved machine is not made slower by it.
+  if (setupPause > 0) {
+    setupPause--;
+    return;
+  }
   const deadline = performance.now() + SETUP_POLL_MS;
+  let last = 0;
   const tick = () => {
-    if (done()) return;
+    if (done()) {
+      setupMisses = 0;
+      return;
+    }
     try {
       ctl.receiveNow();
     } catch {
       return; // closed meanwhile: its close callback has run
     }
-    if (!done() && performance.now() < deadline) setImmediate(tick);
+    // A long gap between turns: this process competes for a CPU, maybe with the peer it waits
+    // for, and polling on would only slow the peer down.
+    const now = performance.now();
+    const starved = last !== 0 && now - last > SETUP_POLL_STARVED_MS;
+    last = now;
+    if (done()) setupMisses = 0;
+    else if (now < deadline && !starved) setImmediate(tick);
+    else {
+      setupMisses = Math.min(setupMisses + 1, 6);
+      setupPause = 2 ** setupMisses;
+    }
   };
   setImmediate(tick);
 }
