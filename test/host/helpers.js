@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { tempSocket, withTimeout } from '../native/util.js';
 
 export { tempSocket };
@@ -64,4 +66,21 @@ export async function waitFor(condition, ms, what) {
     if (Date.now() > deadline) throw new Error(`${what}: not true within ${ms} ms`);
     await sleep(2);
   }
+}
+
+/** Points XWAY_DIR at a fresh temporary directory while `suite`'s tests run, and removes it after.
+ *  Set in before(), not at import: uvu imports every test file before it runs any. */
+export function useTempRegistry(suite, prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  let saved;
+  suite.before(() => {
+    saved = process.env.XWAY_DIR;
+    process.env.XWAY_DIR = dir;
+  });
+  suite.after(() => {
+    if (saved === undefined) delete process.env.XWAY_DIR;
+    else process.env.XWAY_DIR = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
 }

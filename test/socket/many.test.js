@@ -10,24 +10,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway from '../../dist/index.js';
-import { within } from '../host/helpers.js';
+import { within, useTempRegistry } from '../host/helpers.js';
 
-const XWAY_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'xmany-'));
+const XWAY_DIR = useTempRegistry(test, 'xmany-');
 const PEER = new URL('./fixtures/xway-peer.js', import.meta.url).pathname;
 const KiB = 1024;
 const CONNECTIONS = 1000;
 const BATCH = 50; // set-ups in flight at once (the listener refuses more than 64 as busy)
-let saved;
-test.before(() => {
-  saved = process.env.XWAY_DIR;
-  process.env.XWAY_DIR = XWAY_DIR;
-});
-test.after(() => {
-  if (saved === undefined) delete process.env.XWAY_DIR;
-  else process.env.XWAY_DIR = saved;
-  fs.rmSync(XWAY_DIR, { recursive: true, force: true });
-});
-
 function startServer(ringCapacity) {
   const child = spawn(process.execPath, [PEER, 'echo', String(ringCapacity)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XWAY_DIR } });
   const listening = new Promise((resolve) => {

@@ -9,21 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway from '../../dist/index.js';
-import { openFds, newFds, mappedSegments, within, waitFor } from '../host/helpers.js';
+import { openFds, newFds, mappedSegments, within, waitFor, useTempRegistry } from '../host/helpers.js';
 
 const PEER = new URL('./fixtures/thread-peer.js', import.meta.url);
-const XWAY_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'xsp-'));
-let saved;
-test.before(() => {
-  saved = process.env.XWAY_DIR;
-  process.env.XWAY_DIR = XWAY_DIR;
-});
-test.after(() => {
-  if (saved === undefined) delete process.env.XWAY_DIR;
-  else process.env.XWAY_DIR = saved;
-  fs.rmSync(XWAY_DIR, { recursive: true, force: true });
-});
-
+const XWAY_DIR = useTempRegistry(test, 'xsp-');
 function startWorker(workerData) {
   const worker = new Worker(PEER, { workerData, env: { ...process.env, XWAY_DIR } });
   const seen = [];

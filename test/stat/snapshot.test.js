@@ -9,15 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway, { snapshotHost } from '../../dist/index.js';
-import { within, waitFor, sleep } from '../host/helpers.js';
+import { within, waitFor, sleep, useTempRegistry } from '../host/helpers.js';
 
-// uvu imports every file before running any: the environment is set when this file's tests run.
-const XWAY_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'xstat-'));
-let saved;
-test.before(() => {
-  saved = process.env.XWAY_DIR;
-  process.env.XWAY_DIR = XWAY_DIR;
-});
+const XWAY_DIR = useTempRegistry(test, 'xstat-');
 const PEER = new URL('../socket/fixtures/xway-peer.js', import.meta.url).pathname;
 
 function startEcho() {
@@ -95,12 +89,6 @@ test('a dead process\'s table is removed; rows that do not describe a segment ar
     fs.closeSync(fd);
     fs.rmSync(bogus, { force: true });
   }
-});
-
-test.after(() => {
-  if (saved === undefined) delete process.env.XWAY_DIR;
-  else process.env.XWAY_DIR = saved;
-  fs.rmSync(XWAY_DIR, { recursive: true, force: true });
 });
 
 test.run();
