@@ -98,6 +98,12 @@ function openRing(choice: Choice, options: Options): { ring: RingSocket; view: R
   return { ring, view };
 }
 
+/** A TLSSocket over a RingSocket asks its (JS stream) handle for the addresses and gets nothing:
+ *  net caches them in _peername/_sockname, so fill the cache with the TCP-level view. */
+export function tcpView(socket: net.Socket, view: { local: object; remote: object }): void {
+  Object.assign(socket, { _peername: view.remote, _sockname: view.local });
+}
+
 export function patchClient(): void {
   const proto = net.Socket.prototype as unknown as { connect: typeof originalConnect };
   originalConnect = proto.connect;
@@ -121,8 +127,13 @@ export function patchClient(): void {
     else if (args[2] !== null && typeof args[2] === 'object') Object.assign(options, args[2]);
     const choice = options.socket ? null : choose(options, null);
     if (!choice) return tlsConnect.apply(tls, args);
-    const { ring } = openRing(choice, options);
+    const { ring, view } = openRing(choice, options);
+    // The TLSSocket copies its allowHalfOpen from the socket it wraps; after that the ring must
+    // not end its direction by itself on the server's FIN: the TLSSocket decides (as over TCP).
+    ring.allowHalfOpen = !!options.allowHalfOpen;
     const socket = tlsConnect.call(tls, { ...options, socket: ring }, cb ?? undefined);
+    ring.allowHalfOpen = true;
+    tcpView(socket, view);
     if (options.timeout) socket.setTimeout(options.timeout); // tls only applies it to sockets it connects
     return socket;
   };

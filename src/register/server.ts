@@ -13,11 +13,13 @@ import { debug, hostPort } from './debug.js';
 const kNoRegister = Symbol.for('xway.noRegister');
 const kEndpoint = Symbol('xway.endpoint');
 const kUnref = Symbol('xway.unref');
+const kTlsView = Symbol('xway.tlsView');
 
 interface ServerInternals extends net.Server {
   [kNoRegister]?: boolean;
   [kEndpoint]?: { close(): void; ref(): void; unref(): void } | null;
   [kUnref]?: boolean;
+  [kTlsView]?: boolean;
   _connections: number;
   _emitCloseIfDrained(): void;
   allowHalfOpen?: boolean;
@@ -100,6 +102,7 @@ function acceptRing(server: ServerInternals, end: ChannelEnd, address: net.Addre
     }
     return;
   }
+  const isTls = typeof (server as unknown as { addContext?: unknown }).addContext === 'function';
   const socket = h.acceptRingSocket(end, address, server.allowHalfOpen);
   (socket as unknown as { server: net.Server }).server = server;
   server._connections++;
@@ -109,6 +112,25 @@ function acceptRing(server: ServerInternals, end: ChannelEnd, address: net.Addre
     server._emitCloseIfDrained();
   });
   if (server.pauseOnConnect) socket.pause();
+  if (isTls && !server[kTlsView]) {
+    // A tls.Server wraps the RingSocket in a TLSSocket, whose JS-stream handle knows no addresses:
+    // give it the TCP-level view before the program's 'secureConnection' listeners run.
+    server[kTlsView] = true;
+    server.prependListener('secureConnection', (tlsSocket: net.Socket & { _parent?: unknown }) => {
+      const parent = tlsSocket._parent as net.Socket | undefined;
+      if (parent instanceof h.RingSocket) {
+        Object.assign(tlsSocket, {
+          _peername: { address: parent.remoteAddress, port: parent.remotePort, family: parent.remoteFamily },
+          _sockname: { address: parent.localAddress, port: parent.localPort, family: parent.localFamily },
+        });
+      }
+    });
+  }
   debug(`accept ${where} <- ring (${end.platform} channel, pid ${process.pid})`);
   server.emit('connection', socket);
+  // A tls.Server has wrapped the RingSocket in a TLSSocket by now, which copied its allowHalfOpen
+  // (the server's): from here the TLSSocket decides when this direction ends, as it does over a
+  // TCP handle. The ring below must not end it by itself on the client's FIN, or a response
+  // written after the request's end (https with Connection: close) would be lost.
+  if (isTls) socket.allowHalfOpen = true;
 }
