@@ -60,6 +60,10 @@ export function patchServer(): void {
 function startEndpoint(server: ServerInternals): void {
   const address = server.address();
   if (!address || typeof address !== 'object' || server[kEndpoint] || !server.listening) return; // a pipe: not ours
+  // In a cluster primary, the round-robin scheduler listens through a net.Server of its own whose
+  // only 'connection' listener is node's internal assert.fail: it hands TCP handles to the workers,
+  // and the workers' servers register the ring endpoint instead.
+  if (isRoundRobinServer(server)) return;
   const where = hostPort(address.address, address.port);
   const h = heavy();
   const unavailable = h.hostUnavailableReason();
@@ -72,11 +76,17 @@ function startEndpoint(server: ServerInternals): void {
   } catch (err) {
     // TCP keeps serving; co-resident clients simply use it too. In a cluster, the first worker to
     // listen owns the port's endpoint and the others land here ('address-in-use').
-    debug(`listen ${where} -> tcp only (${(err as Error).message})`);
+    debug(`listen ${where} -> tcp only (pid ${process.pid}: ${(err as Error).message})`);
     return;
   }
   if (server[kUnref]) server[kEndpoint]!.unref();
   debug(`listen ${where} -> ring endpoint (pid ${process.pid})`);
+}
+
+function isRoundRobinServer(server: net.Server): boolean {
+  if (process.env.NODE_UNIQUE_ID !== undefined) return false; // a cluster worker
+  const listeners = server.listeners('connection');
+  return listeners.length === 1 && listeners[0].name === 'fail';
 }
 
 function stopEndpoint(server: ServerInternals): void {
