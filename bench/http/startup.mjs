@@ -6,8 +6,10 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const runs = Number(process.argv[2] ?? 21);
+const empty = path.join(root, 'bench/http/empty.mjs'); // what --import itself costs (the ESM loader)
 const variants = {
   'node -e ""': ['-e', ''],
+  'node --import <empty module> -e ""': ['--import', empty, '-e', ''],
   'node --import xway/register -e ""': ['--import', 'xway/register', '-e', ''],
   'node --require xway/register -e ""': ['--require', 'xway/register', '-e', ''],
 };

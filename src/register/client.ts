@@ -12,10 +12,9 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { isLocalHost, servesHost } from '../switch/policy.js';
-import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
+import type { RegistryEntry } from '../switch/registry.js';
 import type { RingSocket } from '../socket/ring-socket.js';
-import { heavy } from './lazy.js';
+import { heavy, switchModules } from './lazy.js';
 import { rideRing } from './adopt.js';
 import { debug, debugOn, hostPort } from './debug.js';
 
@@ -39,6 +38,7 @@ function choose(options: Options, socket: net.Socket | null): Choice | null {
   const port = Number(options.port);
   const host = options.host ?? 'localhost';
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return null; // net reports the error
+  const { isLocalHost, lookupEndpoint, servesHost } = switchModules();
   const tcp = (why: string) => {
     debug(`connect ${hostPort(host, port)} -> tcp (${why})`);
     return null;
