@@ -31,6 +31,7 @@ export { XwayServer, type XwayServerOptions } from './socket/server.js';
 export { connect, connect as createConnection, NoRingError, type XwayConnectOptions, type XwayConnection } from './socket/connect.js';
 export { transportPolicy, isLocalHost, type TransportPolicy } from './switch/policy.js';
 export { registryDirectory, lookupEndpoint, listEndpoints, RegistryError, type RegistryEntry } from './switch/registry.js';
+export { transportOf } from './register/transport.js';
 
 import { XwayServer, type XwayServerOptions } from './socket/server.js';
 import { connect } from './socket/connect.js';

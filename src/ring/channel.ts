@@ -74,6 +74,9 @@ export class Channel {
   /** This side closes: unless both directions ended cleanly, the channel is reset. Returns
    *  whether the peer must be woken to see it. */
   resetUnlessEnded(): boolean {
+    // Already reset (by the peer, say, after our FIN: data after close): nothing is left to end,
+    // and rx.ended would throw the reset at whoever is closing.
+    if (this.tx.isReset || this.rx.isReset) return false;
     if (this.tx.finished && this.rx.ended) return false;
     return this.abort();
   }

@@ -6,13 +6,9 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
-import { listenHost, type HostListener } from '../platform/host/listen.js';
-import { HostChannelEnd } from '../platform/host/channel-end.js';
-import { publishChannel } from '../stat/publish.js';
-import { hostUnavailableReason } from '../platform/host/native.js';
-import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
 import { transportPolicy } from '../switch/policy.js';
 import { RingSocket } from './ring-socket.js';
+import { acceptedView, acceptRingSocket, kNoRegister, openRingEndpoint, ringUnavailableReason, type RingEndpoint } from './endpoint.js';
 import { markTcp } from './tcp.js';
 
 export interface XwayServerOptions extends net.ServerOpts {
@@ -30,8 +26,7 @@ type ConnectionListener = (socket: net.Socket | RingSocket) => void;
 export class XwayServer extends EventEmitter {
   readonly #tcp: net.Server;
   readonly #options: XwayServerOptions;
-  #ring: HostListener | null = null;
-  #registration: Registration | null = null;
+  #ring: RingEndpoint | null = null;
   readonly #ringSockets = new Set<RingSocket>();
   #closing = false;
   #tcpClosed = false;
@@ -56,6 +51,8 @@ export class XwayServer extends EventEmitter {
       markTcp(socket);
       this.emit('connection', socket);
     });
+    // The preload (xway/register) must not register this port a second time.
+    (this.#tcp as unknown as Record<symbol, boolean>)[kNoRegister] = true;
     if (listener) this.on('connection', listener);
     this.#tcp.on('listening', () => this.#listening());
     this.#tcp.on('error', (err) => this.emit('error', err));
@@ -78,15 +75,11 @@ export class XwayServer extends EventEmitter {
 
   #listening(): void {
     const address = this.#tcp.address();
-    if (address && typeof address === 'object' && transportPolicy(this.#options.transport) !== 'off' && hostUnavailableReason() === null) {
+    if (address && typeof address === 'object' && transportPolicy(this.#options.transport) !== 'off' && ringUnavailableReason() === null) {
       try {
-        const controlPath = controlPathFor(address.port);
-        this.#ring = listenHost(controlPath, { maxCapacity: this.#options.maxRingCapacity }, (end) => this.#acceptRing(end, address));
-        this.#registration = registerEndpoint({ port: address.port, host: address.address, controlPath, ringCapacity: this.#options.ringCapacity });
+        this.#ring = openRingEndpoint(address, this.#options, (end) => this.#acceptRing(end, address));
       } catch (err) {
         // TCP keeps serving; co-resident clients will simply use it too.
-        this.#ring?.close();
-        this.#ring = null;
         this.emit('xwayError', err);
       }
     }
@@ -94,8 +87,7 @@ export class XwayServer extends EventEmitter {
   }
 
   #acceptRing(end: ChannelEnd, address: net.AddressInfo): void {
-    const local = { address: address.address, port: address.port, family: address.family };
-    const remote = { address: address.family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family: address.family };
+    const { local, remote } = acceptedView(address);
     if (this.#closing || (this.maxConnections !== undefined && this.#connectionCount() >= this.maxConnections)) {
       end.close();
       // net.Server says so when maxConnections drops a connection; say it for a ring too.
@@ -107,16 +99,9 @@ export class XwayServer extends EventEmitter {
       }
       return;
     }
-    const socket = new RingSocket(end, { allowHalfOpen: this.#options.allowHalfOpen, local, remote });
+    const socket = acceptRingSocket(end, address, this.#options.allowHalfOpen);
     this.#ringSockets.add(socket);
-    const unpublish = end instanceof HostChannelEnd && end.segmentFd !== null
-      ? publishChannel({
-        port: address.port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
-        capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
-      })
-      : null;
     socket.once('close', () => {
-      unpublish?.();
       this.#ringSockets.delete(socket);
       this.#maybeClosed();
     });
@@ -131,8 +116,6 @@ export class XwayServer extends EventEmitter {
   close(callback?: (err?: Error) => void): this {
     if (callback) this.once('close', () => callback());
     this.#closing = true;
-    this.#registration?.close();
-    this.#registration = null;
     this.#ring?.close();
     this.#ring = null;
     this.#tcp.close((err) => {

@@ -1,0 +1,42 @@
+// What the preload must not change: XWAY=off patches nothing; a program that does nothing, or that
+// listened and closed, exits by itself (no handle left behind); transportOf() tells ring from TCP.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bounded, start, tempRegistry } from './harness.js';
+
+async function run(file, options) {
+  const child = start(file, options);
+  const { code } = await bounded(child.exited, 20_000, `${file} did not exit by itself`);
+  assert.is(code, 0, child.err);
+  return child;
+}
+
+test('XWAY=off: nothing is patched and nothing is logged', async () => {
+  const reg = tempRegistry();
+  try {
+    const off = await run('probe.mjs', { preload: 'import', env: { XWAY: 'off', XWAY_DIR: reg.dir }, args: ['--pair'] });
+    assert.is(off.out, 'net patched false, tls.connect patched false\nserver side: tcp\nclient side: tcp, plain object: null\n');
+    assert.is(off.err, '');
+    const on = await run('probe.mjs', { preload: 'import', env: { XWAY_DIR: reg.dir }, args: ['--pair'] });
+    assert.is(on.out, 'net patched true, tls.connect patched true\nserver side: ring\nclient side: ring, plain object: null\n');
+    const none = await run('probe.mjs', { preload: 'none', env: { XWAY_DIR: reg.dir } });
+    assert.is(none.out, 'net patched false, tls.connect patched false\n');
+  } finally {
+    reg.remove();
+  }
+});
+
+test('no open handles: an idle program, and one that listened, connected and closed, exit by themselves', async () => {
+  const reg = tempRegistry();
+  try {
+    for (const preload of ['import', 'require', 'node-options']) {
+      const idle = await run('probe.mjs', { preload, env: { XWAY_DIR: reg.dir } });
+      assert.is(idle.err, '');
+      await run('probe.mjs', { preload, env: { XWAY_DIR: reg.dir }, args: ['--pair'] });
+    }
+  } finally {
+    reg.remove();
+  }
+});
+
+test.run();
