@@ -307,7 +307,13 @@ static void ctlsock_on_poll(xw_handle *h, int status, int events) {
   (void)events;
   ctlsock_t *s = (ctlsock_t *)h;
   if (status < 0) {
-    ctlsock_finish(s, -status);
+    /* libuv reports any POLLERR as UV_EBADF; the socket knows the real error
+     * (ECONNRESET when the peer closed with our message still unread). */
+    int err = -status, soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+      err = soerr;
+    ctlsock_finish(s, err);
     return;
   }
   xw_instance *inst = xw_instance_get(h->env);

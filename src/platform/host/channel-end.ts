@@ -57,7 +57,9 @@ export class HostChannelEnd implements ChannelEnd {
   controlClosed(code: string | null): void {
     if (this.#closed || this.#peerGone) return;
     this.#peerGone = true;
-    const unclean = this.channel.resetAfterPeerLoss(code === null);
+    // A peer that ended its stream has said goodbye however its control socket then closes (it
+    // is reset, not closed, when the peer exits with a message of ours unread).
+    const unclean = this.channel.resetAfterPeerLoss(code === null || this.channel.rx.finished);
     this.onwake?.();
     if (unclean) {
       this.onpeergone?.(code === null ? 'peer closed its control socket without ending the stream' : `control socket error ${code}`);
