@@ -1,4 +1,5 @@
-// The format of one registry entry, `port-<port>.json`, and the checks a reader applies to it.
+// The format of one registry entry, `port-<port>.json` (or, for further workers of a cluster
+// serving the same port, `member-<port>-<pid>-<start>.json`), and the checks a reader applies.
 // Pure functions: no file system here. A reader trusts nothing in an entry: every field is checked
 // for type and range, and the control socket path must lie in the registry directory itself.
 //
@@ -36,6 +37,10 @@ export interface RegistryEntry {
   readonly ringCapacity: number;
   /** When the entry was written, in milliseconds since the epoch. */
   readonly createdAt: number;
+  /** Set by the workers of a Node cluster (the primary's pid): workers of one group may each
+   *  register the same port, as members beside the first one's entry, and clients spread their
+   *  connections over them. */
+  readonly group?: number;
 }
 
 /** The result of reading an entry's text. */
@@ -49,6 +54,18 @@ export type DecodedEntry =
 
 export function entryFileName(port: number): string {
   return `port-${port}.json`;
+}
+
+/** The file of a further cluster worker serving `port` (see RegistryEntry.group). */
+export function memberFileName(port: number, pid: number, startTime: number): string {
+  return `member-${port}-${pid}-${startTime}.json`;
+}
+
+/** The port named by a member file name, or null for any other name. */
+export function portOfMemberFile(name: string): number | null {
+  const m = /^member-([1-9][0-9]{0,4})-[1-9][0-9]*-[0-9]+\.json$/.exec(name);
+  const port = m ? Number(m[1]) : NaN;
+  return isPort(port) ? port : null;
 }
 
 /** The port named by an entry file name, or null for any other name. */
@@ -82,7 +99,7 @@ export function controlPathProblem(p: unknown, dir: string): string | null {
   if (path.dirname(p) !== dir) return `controlPath ${JSON.stringify(p)} is not inside the registry directory ${dir}`;
   const base = path.basename(p);
   // Entries and our temporary files are never sockets; refuse names that could collide with them.
-  if (base.startsWith('.') || portOfEntryFile(base) !== null) return `controlPath ${JSON.stringify(p)} names a registry file`;
+  if (base.startsWith('.') || portOfEntryFile(base) !== null || portOfMemberFile(base) !== null) return `controlPath ${JSON.stringify(p)} names a registry file`;
   if (p.includes('\0')) return 'controlPath contains a NUL byte';
   const bytes = Buffer.byteLength(p);
   if (bytes > MAX_SOCKET_PATH_BYTES) return `controlPath is ${bytes} bytes, more than a Unix socket path can hold (${MAX_SOCKET_PATH_BYTES})`;
@@ -90,8 +107,8 @@ export function controlPathProblem(p: unknown, dir: string): string | null {
 }
 
 export function encodeEntry(entry: RegistryEntry): string {
-  const { version, port, host, pid, startTime, controlPath, ringCapacity, createdAt } = entry;
-  return JSON.stringify({ version, port, host, pid, startTime, controlPath, ringCapacity, createdAt }) + '\n';
+  const { version, port, host, pid, startTime, controlPath, ringCapacity, createdAt, group } = entry;
+  return JSON.stringify({ version, port, host, pid, startTime, controlPath, ringCapacity, createdAt, group }) + '\n';
 }
 
 /** Parses and checks the text of `port-<port>.json` read from registry directory `dir`. */
@@ -120,6 +137,7 @@ export function decodeEntry(text: string, port: number, dir: string): DecodedEnt
   if (problem) return invalid(problem);
   if (!Number.isInteger(o.ringCapacity) || !isValidCapacity(o.ringCapacity as number)) return invalid('ringCapacity is not a valid ring capacity');
   if (!isStartTime(o.createdAt)) return invalid('createdAt is not a non-negative integer');
+  if (o.group !== undefined && !isPid(o.group)) return invalid('group is not a process id');
 
   return {
     kind: 'entry',
@@ -132,6 +150,7 @@ export function decodeEntry(text: string, port: number, dir: string): DecodedEnt
       controlPath: o.controlPath as string,
       ringCapacity: o.ringCapacity as number,
       createdAt: o.createdAt as number,
+      ...(o.group !== undefined ? { group: o.group as number } : {}),
     },
   };
 }

@@ -11,6 +11,7 @@
 // Everything is synchronous: the files are tiny, live on tmpfs, and connect() needs an answer
 // before it chooses a transport.
 
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,7 @@ import { DEFAULT_CAPACITY } from '../platform/host/limits.js';
 import { isValidCapacity, MAX_CAPACITY, MIN_CAPACITY } from '../ring/layout.js';
 import {
   controlPathProblem, decodeEntry, encodeEntry, entryFileName, ENTRY_VERSION, isHost, isPid, isPort,
-  MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, portOfEntryFile, type RegistryEntry,
+  MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, memberFileName, portOfEntryFile, portOfMemberFile, type RegistryEntry,
 } from './registry-entry.js';
 
 export { MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, type RegistryEntry } from './registry-entry.js';
@@ -59,6 +60,16 @@ export interface RegisterOptions {
   pid?: number;
   /** Ring capacity clients should ask for. Default 256 KiB. */
   ringCapacity?: number;
+  /** The cluster this server is a worker of (the primary's pid), if any: a live entry of the
+   *  same group does not make the port 'in use' — this server is then registered beside it as a
+   *  member, and clients spread over the group. Default: the parent's pid in a cluster worker. */
+  group?: number | null;
+}
+
+/** The group a cluster worker registers with: its primary's pid. */
+function clusterGroup(): number | undefined {
+  // node:cluster, not NODE_UNIQUE_ID: Node removes that variable once the worker is set up.
+  return cluster.isWorker && isPid(process.ppid) ? process.ppid : undefined;
 }
 
 /** A published entry; `close()` withdraws it. */
@@ -313,8 +324,8 @@ function readEntryFile(file: string): FileRead {
   }
 }
 
-function judgeEntry(dir: string, port: number): Judgement {
-  const read = readEntryFile(path.join(dir, entryFileName(port)));
+function judgeEntry(dir: string, port: number, name = entryFileName(port)): Judgement {
+  const read = readEntryFile(path.join(dir, name));
   if (read.state === 'garbage') return { state: 'stale', why: read.why, ident: read.ident };
   if (read.state !== 'text') return read;
   const decoded = decodeEntry(read.text, port, dir);
@@ -362,8 +373,8 @@ function removeDeadControlSocket(dir: string, controlPath: string): void {
   } catch { /* gone already */ }
 }
 
-function removeStale(dir: string, port: number, judgement: { ident: Ident; controlPath?: string }): void {
-  const removed = removeIfSame(dir, path.join(dir, entryFileName(port)), judgement.ident);
+function removeStale(dir: string, port: number, judgement: { ident: Ident; controlPath?: string }, name = entryFileName(port)): void {
+  const removed = removeIfSame(dir, path.join(dir, name), judgement.ident);
   if (removed && judgement.controlPath) removeDeadControlSocket(dir, judgement.controlPath);
 }
 
@@ -407,14 +418,24 @@ export function registerEndpoint(options: RegisterOptions): Registration {
   }
   if (startTime === null) throw new RegistryError('invalid-argument', `process ${pid} does not exist`);
 
-  const entry: RegistryEntry = { version: ENTRY_VERSION, port, host, pid, startTime, controlPath, ringCapacity, createdAt: Date.now() };
-  const entryPath = path.join(dir, entryFileName(port));
+  const group = options.group === null ? undefined : options.group ?? clusterGroup();
+  if (group !== undefined && !isPid(group)) throw new XwayRangeError(`group must be a process id, got ${group}`);
+  const entry: RegistryEntry = {
+    version: ENTRY_VERSION, port, host, pid, startTime, controlPath, ringCapacity, createdAt: Date.now(), ...(group !== undefined ? { group } : {}),
+  };
+  let entryPath = path.join(dir, entryFileName(port));
   const temp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   let ident: Ident;
   try {
     ident = writeTemp(temp, encodeEntry(entry));
     for (let attempt = 1; !publish(temp, entryPath); attempt++) {
       const existing = judgeEntry(dir, port);
+      if (existing.state === 'live' && group !== undefined && existing.entry.group === group && existing.entry.pid !== pid) {
+        // Another worker of our cluster got here first: stand beside it as a member.
+        entryPath = path.join(dir, memberFileName(port, pid, startTime));
+        if (publish(temp, entryPath)) break;
+        throw new RegistryError('address-in-use', `EADDRINUSE: port ${port} already has this process's member entry ${entryPath}`);
+      }
       if (existing.state === 'live') {
         const who = existing.entry.pid === process.pid ? 'this process' : `process ${existing.entry.pid}`;
         throw new RegistryError('address-in-use', `EADDRINUSE: port ${port} is already registered in ${entryPath} by ${who} (control socket ${existing.entry.controlPath}); close that server first or listen on another port`);
@@ -490,8 +511,9 @@ export function lookupEndpoint(port: number): RegistryEntry | null {
   if (dir === null) return null;
   const judgement = judgeEntry(dir, port);
   if (judgement.state === 'live') {
-    recent.set(port, { dir: registryDirectory(), file: path.join(dir, entryFileName(port)), entry: judgement.entry, ident: judgement.ident, at: Date.now() });
-    return judgement.entry;
+    const group = judgement.entry.group !== undefined ? [judgement.entry, ...liveMembers(dir, port, judgement.entry.group)] : null;
+    recent.set(port, { dir: registryDirectory(), file: path.join(dir, entryFileName(port)), entry: judgement.entry, group, ident: judgement.ident, at: Date.now() });
+    return pick(port, group) ?? judgement.entry;
   }
   recent.delete(port);
   if (judgement.state === 'stale') removeStale(dir, port, judgement);
@@ -501,7 +523,35 @@ export function lookupEndpoint(port: number): RegistryEntry | null {
 /** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat and a
  *  kill(pid, 0) each instead of a directory check, a read and a look at /proc. */
 const LIVE_CACHE_MS = 1000;
-const recent = new Map<number, { dir: string; file: string; entry: RegistryEntry; ident: Ident; at: number }>();
+const recent = new Map<number, { dir: string; file: string; entry: RegistryEntry; group: RegistryEntry[] | null; ident: Ident; at: number }>();
+
+/** Clients spread their connections over a cluster's entries in turn. */
+const turns = new Map<number, number>();
+
+function pick(port: number, group: RegistryEntry[] | null): RegistryEntry | null {
+  if (!group || group.length === 0) return null;
+  const turn = turns.get(port) ?? Math.floor(Math.random() * group.length); // clients start apart
+  turns.set(port, turn + 1);
+  return group[turn % group.length];
+}
+
+/** The live member entries of `port` in `group` (stale ones are removed on the way). */
+function liveMembers(dir: string, port: number, group: number): RegistryEntry[] {
+  const members: RegistryEntry[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return members;
+  }
+  for (const name of names) {
+    if (portOfMemberFile(name) !== port) continue;
+    const judgement = judgeEntry(dir, port, name);
+    if (judgement.state === 'live' && judgement.entry.group === group) members.push(judgement.entry);
+    else if (judgement.state === 'stale') removeStale(dir, port, judgement, name);
+  }
+  return members.sort((a, b) => a.pid - b.pid);
+}
 
 function recentlyLive(port: number): RegistryEntry | null {
   const hit = recent.get(port);
@@ -511,7 +561,7 @@ function recentlyLive(port: number): RegistryEntry | null {
     // have been recycled.
     if (sameFile(identOf(fs.lstatSync(hit.file)), hit.ident)) {
       process.kill(hit.entry.pid, 0);
-      return hit.entry;
+      return pick(port, hit.group) ?? hit.entry;
     }
   } catch { /* gone */ }
   recent.delete(port);
@@ -531,18 +581,18 @@ export function listEndpoints(): RegistryEntry[] {
   }
   const live: RegistryEntry[] = [];
   for (const name of names) {
-    const port = portOfEntryFile(name);
+    const port = portOfEntryFile(name) ?? portOfMemberFile(name);
     if (port !== null) {
-      const judgement = judgeEntry(dir, port);
+      const judgement = judgeEntry(dir, port, name);
       if (judgement.state === 'live') live.push(judgement.entry);
-      else if (judgement.state === 'stale') removeStale(dir, port, judgement);
+      else if (judgement.state === 'stale') removeStale(dir, port, judgement, name);
     } else if (CONTROL_SOCKET.test(name)) {
       removeDeadControlSocket(dir, path.join(dir, name));
     } else if (/^\.(tmp|gone)-/.test(name)) {
       removeLeftover(path.join(dir, name));
     }
   }
-  return live.sort((a, b) => a.port - b.port);
+  return live.sort((a, b) => a.port - b.port || a.pid - b.pid);
 }
 
 function removeLeftover(file: string): void {

@@ -376,4 +376,31 @@ test('bad arguments are refused before anything is written', () => {
   assert.equal(fs.readdirSync(dir), []);
 });
 
+test('workers of one cluster (one group) each register the port; lookups take them in turn; a dead member is dropped', async () => {
+  const dir = freshDir();
+  const port = 4960;
+  const controlPath = controlPathFor(port);
+  const first = registerEndpoint({ port, host: '127.0.0.1', controlPath, group: 777 });
+  // A second worker: another live process of the same group.
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => sleeper.on('exit', resolve));
+  children.push(async () => { sleeper.kill('SIGKILL'); await exited; });
+  await new Promise((resolve) => sleeper.on('spawn', resolve));
+  const second = registerEndpoint({ port, host: '127.0.0.1', controlPath, pid: sleeper.pid, group: 777 });
+  assert.match(path.basename(second.entryPath), new RegExp(`^member-${port}-${sleeper.pid}-\\d+\\.json$`));
+  // Another group, or no group, still finds the port in use.
+  throwsRegistry(() => registerEndpoint({ port, host: '127.0.0.1', controlPath, pid: sleeper.pid, group: 778 }), 'address-in-use');
+  const seen = new Set();
+  for (let i = 0; i < 6; i++) seen.add(lookupEndpoint(port).pid);
+  assert.equal([...seen].sort(), [process.pid, sleeper.pid].sort(), 'both workers are chosen');
+  assert.equal(listEndpoints().filter((e) => e.port === port).map((e) => e.pid).sort(), [process.pid, sleeper.pid].sort());
+  sleeper.kill('SIGKILL');
+  await exited;
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // past the lookup cache
+  for (let i = 0; i < 4; i++) assert.is(lookupEndpoint(port).pid, process.pid);
+  assert.not.ok(exists(second.entryPath), 'the dead member\'s entry is removed');
+  first.close();
+  assert.is(lookupEndpoint(port), null);
+});
+
 test.run();
