@@ -5,6 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, execFileSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
@@ -309,6 +311,27 @@ test('a process exits by itself once its listener and channels are closed', asyn
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('a worker thread that exits with a Xen listener and channel open leaves no descriptors', async () => {
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const worker = new Worker(new URL('./fixtures/worker.js', import.meta.url));
+  const opened = await within(20000, new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  }), 'worker set-up');
+  assert.is(opened, 'open');
+  assert.ok(fds() > before, 'the worker opened descriptors (evtchn, XenStore)');
+  await worker.terminate();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(fds(), before);
+  // XenStore is consistent again for the next user of the port.
+  const xs = new native.XenStore(() => {});
+  const offers = xs.directory('/local/domain/0/data/xway/7010/offers');
+  xs.rm('/local/domain/0/data/xway/7010'); // the worker never closed its listener
+  xs.close();
+  assert.equal(offers, []);
 });
 
 test.run();
