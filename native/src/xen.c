@@ -311,7 +311,6 @@ static napi_value grant_share(napi_env env, napi_callback_info info) {
   req->count = (uint32_t)pages;
   const char *failed = NULL;
   int err = 0;
-  bool mapped = false;
   if (ioctl(fd, IOCTL_GNTALLOC_ALLOC_GREF, req) != 0) {
     failed = "ioctl(IOCTL_GNTALLOC_ALLOC_GREF)";
   } else if (mmap(addr, pages * XEN_PAGE, PROT_READ | PROT_WRITE,
@@ -319,7 +318,6 @@ static napi_value grant_share(napi_env env, napi_callback_info info) {
              MAP_FAILED) {
     failed = "mmap";
   } else {
-    mapped = true;
     if (set_notify(fd, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, req->index, off,
                    port) != 0)
       failed = "ioctl(IOCTL_GNTALLOC_SET_UNMAP_NOTIFY)";
@@ -333,7 +331,6 @@ static napi_value grant_share(napi_env env, napi_callback_info info) {
     free(req);
     return xw_throw_errno(env, err, failed);
   }
-  (void)mapped;
   /* The mapping keeps the grants; the descriptor is no longer needed. */
   close(fd);
   if (napi_create_array_with_length(env, pages, &result) != napi_ok) {
@@ -453,6 +450,8 @@ static void xevt_on_poll(xw_handle *h, int status, int events) {
   for (int i = 0; i < EV_MAX_ROUNDS; i++) {
     int port = xl.ev_pending(x->xce);
     if (port < 0) break;
+    /* Failure leaves the port masked: only a port unbound meanwhile can
+     * fail, and it has nobody left to wake. */
     xl.ev_unmask(x->xce, (uint32_t)port);
     bool seen = false;
     for (uint32_t j = 0; j < nfired; j++)

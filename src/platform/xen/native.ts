@@ -26,11 +26,15 @@ export function xenUnavailableReason(): string | null {
   return native.xenAvailable();
 }
 
+let available = false; // once Xen has answered, it stays (the check opens a XenStore connection)
+
 /** The addon's Xen functions, or a XenUnavailableError. */
 export function xenAddon(): XwayNativeXen {
   const native = addon();
   if (typeof native === 'string') throw new XenUnavailableError(native);
+  if (available) return native;
   const why = native.xenAvailable();
+  available = why === null;
   if (why !== null) throw new XenUnavailableError(why);
   return native;
 }
