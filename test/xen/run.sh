@@ -40,7 +40,7 @@ kmods=/lib/modules/$kver/kernel/drivers/xen
 node_bin=$(readlink -f "$(command -v node)")
 xen_gz=$(ls /boot/xen-4.17-amd64.gz)
 mods="$kmods/xen-evtchn.ko $kmods/xen-gntdev.ko $kmods/xen-gntalloc.ko $kmods/xen-privcmd.ko $kmods/xenfs/xenfs.ko"
-bins="$node_bin /usr/lib/xen-4.17/bin/xenstored /usr/bin/xenstore"
+bins="$node_bin /usr/lib/xen-4.17/bin/xenstored /usr/bin/xenstore /usr/lib/xen-4.17/bin/xl /usr/lib/xen-4.17/bin/xen-init-dom0 /usr/lib/xen-4.17/bin/xenconsoled"
 libs="/usr/lib/x86_64-linux-gnu/libxenevtchn.so.1 /usr/lib/x86_64-linux-gnu/libxenstore.so.4 /usr/lib/x86_64-linux-gnu/libxengnttab.so.1"
 inputs="$0 $xen_gz /boot/vmlinuz-$kver /bin/busybox $mods $bins $libs"
 key=$( (for f in $inputs; do stat -L -c '%n %s %Y' "$f"; done) | sha256sum | cut -c1-16)
@@ -50,13 +50,16 @@ base=$cache/base-$key.cpio
 build_base() {
   local root
   root=$(mktemp -d "$cache/root.XXXXXX")
-  mkdir -p "$root"/{bin,sbin,dev,proc,sys,mods,tmp,etc,lib64,lib/x86_64-linux-gnu,var/run/xenstored,var/lib/xenstored,var/log/xen,run}
+  mkdir -p "$root"/{bin,sbin,dev,proc,sys,mods,tmp,etc/xen,lib64,lib/x86_64-linux-gnu,var/run/xenstored,var/run/xen,var/lib/xenstored,var/lib/xen,var/log/xen/console,run/xen,guest}
   cp /bin/busybox "$root/bin/"
   for a in sh mount insmod cat ls echo poweroff mkdir sleep ifconfig date; do ln -sf busybox "$root/bin/$a"; done
   cp $mods "$root/mods/"
   cp "$node_bin" "$root/bin/node"
   cp /usr/lib/xen-4.17/bin/xenstored "$root/bin/xenstored"
   cp /usr/bin/xenstore "$root/bin/xenstore"
+  # The toolstack, to start a second domain (a PV domU running this same initramfs).
+  cp /usr/lib/xen-4.17/bin/xl /usr/lib/xen-4.17/bin/xen-init-dom0 /usr/lib/xen-4.17/bin/xenconsoled "$root/bin/"
+  cp "/boot/vmlinuz-$kver" "$root/guest/vmlinuz"
   for c in read write rm ls chmod list exists; do ln -sf xenstore "$root/bin/xenstore-$c"; done
   # Shared libraries, as ldd lists them for every binary and library we copy.
   local all="$libs"
@@ -72,18 +75,26 @@ build_base() {
   done
   echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
   echo '127.0.0.1 localhost' > "$root/etc/hosts"
+  echo '# xl defaults' > "$root/etc/xen/xl.conf"
   cat > "$root/init" <<'INIT'
 #!/bin/sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-mkdir -p /dev/shm; mount -t tmpfs tmp /tmp
+mkdir -p /dev/shm /dev/pts; mount -t tmpfs tmp /tmp; mount -t devpts devpts /dev/pts
 for m in xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs; do insmod /mods/$m.ko || echo "XEN-HARNESS insmod $m failed"; done
 mount -t xenfs xenfs /proc/xen || echo "XEN-HARNESS mount xenfs failed"
 ifconfig lo 127.0.0.1 up
+cd /pkg
+if ! grep -q control_d /proc/xen/capabilities; then
+  # A domU started by the two-domain test: run its part, then power off (the domain ends).
+  sh /pkg/test/xen/domu-guest.sh
+  poweroff -f
+fi
 /bin/xenstored --pid-file /run/xenstored.pid || echo "XEN-HARNESS xenstored failed ($?)"
 # What the toolstack's xen-init-dom0 writes; xway reads its own domain id from "domid".
+xen-init-dom0 >/tmp/xen-init-dom0.log 2>&1 || { echo "XEN-HARNESS xen-init-dom0 failed:"; cat /tmp/xen-init-dom0.log; }
 xenstore-write /local/domain/0/domid 0 /local/domain/0/name Domain-0 || echo "XEN-HARNESS xenstore-write failed"
-cd /pkg
+xenconsoled --log=guest --log-dir=/var/log/xen/console || echo "XEN-HARNESS xenconsoled failed"
 echo "XEN-HARNESS start $(date +%s)"
 sh /pkg/guest.sh
 echo "XEN-TESTS-EXIT $?"
@@ -121,9 +132,9 @@ cp "/boot/vmlinuz-$kver" "$work/vmlinuz"
 log=$work/console.log
 # TCG's SMAP/SMEP emulation kills a PV dom0 at its first instruction: both off, in QEMU and Xen.
 set +e
-timeout --foreground "${XWAY_XEN_TIMEOUT:-600}" qemu-system-x86_64 -machine pc -cpu max,-smap,-smep,-pku -m 2560 -smp 2 \
+timeout --foreground "${XWAY_XEN_TIMEOUT:-600}" qemu-system-x86_64 -machine pc -cpu max,-smap,-smep,-pku -m 3584 -smp 2 \
   -nographic -no-reboot -monitor none -serial stdio \
-  -kernel "$work/xen.elf" -append "dom0_mem=2048M,max:2048M console=com1 smap=0 smep=0 noreboot" \
+  -kernel "$work/xen.elf" -append "dom0_mem=1536M,max:1536M console=com1 smap=0 smep=0 noreboot" \
   -initrd "$work/vmlinuz console=hvc0 rdinit=/init quiet,$work/initrd.cpio" </dev/null 2>&1 |
   tee "$log" | sed -u 's/^/| /'
 qemu_rc=${PIPESTATUS[0]}

@@ -41,9 +41,16 @@ export class XenChannelEnd implements ChannelEnd {
     this.#r = r;
     this.channel = r.channel;
     this.peer = { domid: r.domid };
-    try {
-      this.#unwatch = watch('@releaseDomain', () => this.#checkDomain());
-    } catch { /* the liveness byte still works */ }
+    // A destroyed domain runs no unmap notification, and while we map its pages Xen keeps it a
+    // zombie (so @releaseDomain may wait for us); the toolstack removing its XenStore home is the
+    // first sign, where we may see it.
+    const unwatch: (() => void)[] = [];
+    for (const path of ['@releaseDomain', `/local/domain/${r.domid}/domid`]) {
+      try {
+        unwatch.push(watch(path, () => this.#checkDomain()));
+      } catch { /* the liveness byte still works */ }
+    }
+    this.#unwatch = () => { for (const u of unwatch) u(); };
     this.ref();
   }
 
