@@ -10,6 +10,8 @@ export class XenUnavailableError extends XwayError {
   }
 }
 
+let available = false; // once Xen has answered, it stays (the check opens a XenStore connection)
+
 function addon(): (XwayNativeXen & { platformAvailable: true }) | string {
   const why = hostUnavailableReason();
   if (why !== null) return `the native addon is unavailable: ${why}`;
@@ -21,12 +23,13 @@ function addon(): (XwayNativeXen & { platformAvailable: true }) | string {
 /** Why the Xen platform cannot be used here ("Xen not available (…)"), or null when it can: the
  *  libraries load, /dev/xen/{evtchn,gntalloc,gntdev} are usable and XenStore answers. */
 export function xenUnavailableReason(): string | null {
+  if (available) return null; // cheap on the switch's per-connection path
   const native = addon();
   if (typeof native === 'string') return `Xen not available (${native})`;
-  return native.xenAvailable();
+  const why = native.xenAvailable();
+  available = why === null;
+  return why;
 }
-
-let available = false; // once Xen has answered, it stays (the check opens a XenStore connection)
 
 /** The addon's Xen functions, or a XenUnavailableError. */
 export function xenAddon(): XwayNativeXen {
