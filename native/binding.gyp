@@ -19,12 +19,15 @@
             'src/segment.c',
             'src/evtchn.c',
             'src/ctl.c',
+            'src/xen.c',
           ],
           'defines': ['XWAY_HOST_LINUX=1'],
           # common.gypi's Release adds -O3; we want -O2, stated once.
           'cflags!': ['-O3'],
           'cflags': ['-O2', '-Wall', '-Wextra'],
           'cflags_c': ['-std=gnu11'],
+          # xen.c loads Xen's libraries at run time (dlopen), never at link time.
+          'libraries': ['-ldl', '-lpthread'],
         }, {
           'sources': ['src/addon.c'],
         }],

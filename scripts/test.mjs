@@ -6,7 +6,9 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 const uvu = path.join(path.dirname(require.resolve('uvu')), '..', 'bin.js');
-const args = [uvu, 'test', '\\.test\\.js$', '--ignore', 'fixtures', ...process.argv.slice(2)];
+// test/xen/ runs inside a Xen dom0 only (test/xen/run.sh boots one under QEMU; .ci/run runs it), so
+// the suite here leaves it out rather than counting tests it cannot run.
+const args = [uvu, 'test', '\\.test\\.js$', '--ignore', 'fixtures', '--ignore', '^xen(/|$)', ...process.argv.slice(2)];
 const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit'] });
 
 let output = '';

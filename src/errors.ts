@@ -7,6 +7,7 @@ export type XwayErrorCode =
   | 'EPIPE'
   | 'ERR_XWAY_CORE'
   | 'ERR_XWAY_HOST_UNAVAILABLE'
+  | 'ERR_XWAY_XEN_UNAVAILABLE'
   | 'ERR_XWAY_PROTOCOL'
   | 'ERR_XWAY_SETUP'
   | 'ERR_XWAY_NO_RING'

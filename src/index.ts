@@ -24,6 +24,11 @@ export { connectHost, SetupError } from './platform/host/connect.js';
 export { type HostChannelOptions } from './platform/host/limits.js';
 export { ProtocolError } from './platform/host/protocol.js';
 export { hostUnavailableReason, HostUnavailableError } from './platform/host/native.js';
+export { XenChannelEnd } from './platform/xen/channel-end.js';
+export { listenXen, type XenListener, type XenListenOptions } from './platform/xen/listen.js';
+export { connectXen, lookupXenEndpoint, xenPeerFor, selfDomid as xenSelfDomid, XEN_DEFAULT_CAPACITY, type XenChannelOptions } from './platform/xen/connect.js';
+export { type XenEndpoint } from './platform/xen/protocol.js';
+export { xenUnavailableReason, XenUnavailableError } from './platform/xen/native.js';
 
 // Sockets.
 export { RingSocket, type RingSocketOptions } from './socket/ring-socket.js';

@@ -18,5 +18,6 @@ xw_instance *xw_instance_get(napi_env env);
 bool xw_register_segment(napi_env env, napi_value exports);
 bool xw_register_evtchn(napi_env env, napi_value exports);
 bool xw_register_ctl(napi_env env, napi_value exports);
+bool xw_register_xen(napi_env env, napi_value exports);
 
 #endif

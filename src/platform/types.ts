@@ -4,13 +4,14 @@
 
 import type { Channel } from '../ring/channel.js';
 
-export type PlatformName = 'threads' | 'host';
+export type PlatformName = 'threads' | 'host' | 'xen';
 
 export interface ChannelEnd {
   readonly platform: PlatformName;
   readonly channel: Channel;
-  /** Who is on the other side (a process id on the host platform, a thread id between threads). */
-  readonly peer: { pid?: number; threadId?: number };
+  /** Who is on the other side (a process id on the host platform, a thread id between threads, a
+   *  domain id on Xen). */
+  readonly peer: { pid?: number; threadId?: number; domid?: number };
   /** Wakes the peer. Call it when a ring call set `peerNeedsWake`. */
   notify(): void;
   /** Called when the peer may have changed something this side waits for (spurious calls are

@@ -1,0 +1,137 @@
+// One side of an established Xen channel: granted pages mapped into this thread's region pool (the
+// client shares them with gntalloc, the server maps them with gntdev), and an interdomain event
+// channel. The peer's loss is seen through its liveness byte, which the peer's kernel clears when
+// the peer's mapping goes away (clean close, crash or kill), with an event to wake us; a XenStore
+// watch on @releaseDomain covers a whole domain vanishing (then no guest kernel runs that notify).
+
+import type { Channel } from '../../ring/channel.js';
+import type { ChannelEnd } from '../types.js';
+import { regionPool } from '../host/region-pool.js';
+import { holdLoop, notifyPort, unbindPort } from './events.js';
+import { xenAddon } from './native.js';
+import { watch, xenStore } from './store.js';
+
+export interface XenChannelResources {
+  channel: Channel;
+  /** Bytes granted (and mapped) at channel.offset. */
+  size: number;
+  /** Bytes of the region-pool slot at channel.offset (a whole number of wasm pages). */
+  slotSize: number;
+  /** Our local event-channel port, connected to the peer's. */
+  port: number;
+  domid: number;
+  /** Offsets (from channel.offset) of our and the peer's liveness bytes. */
+  ownAlive: number;
+  peerAlive: number;
+}
+
+export class XenChannelEnd implements ChannelEnd {
+  readonly platform = 'xen' as const;
+  readonly channel: Channel;
+  readonly peer: { domid: number };
+  onwake: (() => void) | null = null;
+  onpeergone: ((reason: string) => void) | null = null;
+  readonly #r: XenChannelResources;
+  #closed = false;
+  #peerGone = false;
+  #refd = false;
+  #unwatch: (() => void) | null = null;
+
+  constructor(r: XenChannelResources) {
+    this.#r = r;
+    this.channel = r.channel;
+    this.peer = { domid: r.domid };
+    // A destroyed domain runs no unmap notification, and while we map its pages Xen keeps it a
+    // zombie (so @releaseDomain may wait for us); the toolstack removing its XenStore home is the
+    // first sign, where we may see it.
+    const unwatch: (() => void)[] = [];
+    for (const path of ['@releaseDomain', `/local/domain/${r.domid}/domid`]) {
+      try {
+        unwatch.push(watch(path, () => this.#checkDomain()));
+      } catch { /* the liveness byte still works */ }
+    }
+    this.#unwatch = () => { for (const u of unwatch) u(); };
+    this.ref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether the peer still maps the channel (its liveness byte is set). */
+  get peerAlive(): boolean {
+    return Atomics.load(this.#bytes(), this.channel.offset + this.#r.peerAlive) === 1;
+  }
+
+  #bytes(): Uint8Array {
+    return new Uint8Array(this.channel.memory.buffer);
+  }
+
+  /** Called by the event channel when the peer notified our port (or its mapping went away). */
+  wake(): void {
+    if (this.#closed) return;
+    if (!this.#peerGone && !this.peerAlive) {
+      this.#lost('the peer unmapped the channel without ending the stream');
+      return;
+    }
+    this.onwake?.();
+  }
+
+  #checkDomain(): void {
+    if (this.#closed || this.#peerGone) return;
+    let exists: boolean;
+    try {
+      exists = xenStore().read(`/local/domain/${this.#r.domid}/domid`) !== null;
+    } catch {
+      return; // not ours to read: keep relying on the liveness byte
+    }
+    if (!exists) this.#lost(`peer domain ${this.#r.domid} is gone`);
+  }
+
+  #lost(reason: string): void {
+    if (this.#closed || this.#peerGone) return;
+    this.#peerGone = true;
+    const unclean = this.channel.resetAfterPeerLoss(true);
+    this.onwake?.();
+    if (unclean) this.onpeergone?.(reason);
+  }
+
+  notify(): void {
+    if (!this.#closed && !this.#peerGone) notifyPort(this.#r.port);
+  }
+
+  armWake(): void {
+    // The peer's notification arrives on our port whenever it is owed; only re-check liveness.
+    if (!this.#closed && !this.#peerGone && !this.peerAlive) queueMicrotask(() => this.wake());
+  }
+
+  ref(): void {
+    if (this.#closed || this.#refd) return;
+    this.#refd = true;
+    holdLoop(true);
+  }
+
+  unref(): void {
+    if (this.#closed || !this.#refd) return;
+    this.#refd = false;
+    holdLoop(false);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    if (!this.#peerGone && this.channel.resetUnlessEnded()) notifyPort(this.#r.port);
+    this.unref();
+    this.#closed = true;
+    this.#unwatch?.();
+    const { channel, slotSize, port } = this.#r;
+    // Unmapping clears our liveness byte and signals the peer (the unmap notification), then the
+    // port goes; the slot returns to the pool.
+    const pool = regionPool();
+    try {
+      xenAddon().segmentUnmap(pool.view(), channel.offset, slotSize); // whole wasm pages
+    } finally {
+      unbindPort(port);
+      pool.release(channel.offset, slotSize);
+    }
+  }
+}
