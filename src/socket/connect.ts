@@ -6,6 +6,8 @@
 
 import net from 'node:net';
 import { connectHost } from '../platform/host/connect.js';
+import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
+import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
 import { isLocalHost, servesHost, transportPolicy } from '../switch/policy.js';
@@ -51,8 +53,12 @@ export function connect(...args: unknown[]): XwayConnection {
 
   let why: string | null = null;
   if (policy === 'off') why = 'transport is off';
-  else if (!isLocalHost(host)) why = `${host} is not an address of this machine`;
-  else why = hostUnavailableReason();
+  else if (!isLocalHost(host)) {
+    // Another Xen domain of this machine, if the administrator recorded the address for one.
+    const xen = xenEndpointFor(host, port);
+    if (xen) return connectOverXen(xen, tcpOptions, policy, listener);
+    why = `${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}`;
+  } else why = hostUnavailableReason();
   let entry: RegistryEntry | null = null;
   if (why === null) {
     try {
@@ -99,6 +105,40 @@ export function connect(...args: unknown[]): XwayConnection {
       if (socket.destroyed) return;
       if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
       else socket.fallBackTo(markTcp(net.connect({ ...tcpOptions, transport: undefined } as net.TcpNetConnectOpts)));
+    },
+  );
+  return socket;
+}
+
+/** The Xen domain and endpoint serving `host`:`port`, or null (no Xen, no record, no endpoint). */
+function xenEndpointFor(host: string, port: number): { domid: number } | null {
+  if (xenUnavailableReason() !== null || !net.isIP(host)) return null;
+  try {
+    const domid = xenPeerFor(host);
+    return domid !== null && lookupXenEndpoint(domid, port) ? { domid } : null;
+  } catch {
+    return null; // an unreadable record: TCP still works
+  }
+}
+
+function connectOverXen(xen: { domid: number }, options: XwayConnectOptions, policy: 'auto' | 'force', listener: Listener | undefined): RingSocket {
+  const family = net.isIPv6(options.host!) ? 'IPv6' : 'IPv4';
+  const socket = RingSocket.connecting({
+    allowHalfOpen: options.allowHalfOpen,
+    remote: { address: options.host!, port: options.port, family },
+    local: { address: family === 'IPv6' ? '::' : '0.0.0.0', port: 0, family },
+  });
+  if (listener) socket.once('connect', listener);
+  if (options.timeout) socket.setTimeout(options.timeout);
+  connectXen(xen.domid, options.port, { capacity: options.ringCapacity }).then(
+    (end) => {
+      if (socket.destroyed) end.close();
+      else socket.attach(end);
+    },
+    (err: Error) => {
+      if (socket.destroyed) return;
+      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but Xen channel set-up failed: ${err.message}`));
+      else socket.fallBackTo(markTcp(net.connect({ ...options, transport: undefined } as net.TcpNetConnectOpts)));
     },
   );
   return socket;

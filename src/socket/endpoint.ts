@@ -11,6 +11,8 @@ import { publishChannel } from '../stat/publish.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
 import { RingSocket } from './ring-socket.js';
+import { listenXen, type XenListener } from '../platform/xen/listen.js';
+import { xenUnavailableReason } from '../platform/xen/native.js';
 
 /** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload:
  *  XwayServer's inner TCP server registers its endpoint itself. */
@@ -50,6 +52,14 @@ export function openRingEndpoint(address: net.AddressInfo, options: RingEndpoint
     listener.close();
     throw err;
   }
+  // Clients in other Xen domains of this machine find the same server through XenStore. Where Xen
+  // is absent, or the endpoint cannot be published, host clients are still served.
+  let xen: XenListener | null = null;
+  if (xenUnavailableReason() === null) {
+    try {
+      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity }, onChannel);
+    } catch { /* no Xen endpoint: other domains use TCP */ }
+  }
   return {
     controlPath,
     close() {
@@ -57,9 +67,11 @@ export function openRingEndpoint(address: net.AddressInfo, options: RingEndpoint
       registration = null;
       listener?.close();
       listener = null;
+      xen?.close();
+      xen = null;
     },
-    ref: () => listener?.ref(),
-    unref: () => listener?.unref(),
+    ref: () => { listener?.ref(); xen?.ref(); },
+    unref: () => { listener?.unref(); xen?.unref(); },
   };
 }
 
