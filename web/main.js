@@ -312,7 +312,7 @@ function renderLiveTable(snap) {
     tr.dataset.port = String(conn.port);
     if (conn.id === live.selected) tr.className = 'selected';
     const r = live.rates.get(conn.id);
-    const cells = [conn.id, conn.port, conn.serverPid, conn.clientPid, conn.state,
+    const cells = [conn.id, conn.port, conn.serverPid, conn.platform === 'xen' ? `dom${conn.clientPid}` : conn.clientPid, conn.state,
       formatBytes(Number(conn.clientToServer.bytesOut)), formatBytes(Number(conn.serverToClient.bytesOut)),
       formatBytes(conn.clientToServer.used + conn.serverToClient.used), r ? formatRate(r.c2s + r.s2c) : '–'];
     cells.forEach((text, i) => {

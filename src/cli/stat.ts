@@ -9,7 +9,7 @@ import type { ConnectionStat, HostSnapshot } from '../stat/types.js';
 export const STAT_HELP = `Usage: xway stat [options]
 
 Lists the xway endpoints (servers listening through xway) and ring connections on this host, like
-ss: per connection its id, platform, port, server and client pid, ring sizes, how full each
+ss: per connection its id, platform, port, server pid and client pid (dom<id> for a client in another Xen domain), ring sizes, how full each
 direction is, bytes moved each way, notifications (wake-ups) each way and its state (open,
 half-closed, closed, reset). Reads only what the registry and the rings' counters publish; it never
 disturbs the peers. Only this user's registry is visible (XWAY_DIR, else XDG_RUNTIME_DIR/xway, else
@@ -78,7 +78,7 @@ export function formatSnapshot(s: HostSnapshot): string[] {
       const a = c.clientToServer, b = c.serverToClient;
       const w = wakes(c);
       const suspect = a.consistent && b.consistent ? '' : ' (inconsistent header)';
-      return [c.id, c.platform, String(c.port), String(c.serverPid), String(c.clientPid),
+      return [c.id, c.platform, String(c.port), String(c.serverPid), c.platform === 'xen' ? `dom${c.clientPid}` : String(c.clientPid),
         `${ringSize(a.capacity)}/${ringSize(b.capacity)}`, fill(a.used, a.capacity), fill(b.used, b.capacity),
         bytes(a.bytesIn), bytes(b.bytesIn), String(w.toServer), String(w.toClient), c.state + suspect, age(s.at - c.since)];
     });

@@ -7,7 +7,8 @@ import type net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { listenHost, type HostListener } from '../platform/host/listen.js';
 import { HostChannelEnd } from '../platform/host/channel-end.js';
-import { publishChannel } from '../stat/publish.js';
+import { publishChannel, publishCopiedChannel } from '../stat/publish.js';
+import { XenChannelEnd } from '../platform/xen/channel-end.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
 import { RingSocket } from './ring-socket.js';
@@ -91,7 +92,12 @@ export function acceptRingSocket(end: ChannelEnd, address: net.AddressInfo, allo
       port: address.port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
-    : null;
+    : end instanceof XenChannelEnd
+      ? publishCopiedChannel({
+        port: address.port, clientDomain: end.peer.domid,
+        read: () => [end.channel.rx.stats(), end.channel.tx.stats()], // the acceptor reads ring A
+      })
+      : null;
   if (unpublish) socket.once('close', unpublish);
   return socket;
 }

@@ -4,21 +4,27 @@
 // the same user opens /proc/<pid>/fd/<fd> read-only and reads the ring headers from it (snapshot.ts):
 // the peers never see it. The file is rewritten at most every FLUSH_MS, so a burst of connections
 // costs one write, and it is removed when the last channel closes or the process exits.
+//
+// A Xen channel's pages are granted by another domain: no descriptor of ours can show them to an
+// observer. For those the table carries a copy of the two ring headers' counters instead, made
+// by this process (plain loads, like any observer's) and refreshed every COPY_MS while any exist.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { CHANNEL_HEADER, RING_HEADER } from '../ring/layout.js';
+import type { RingStats } from '../ring/stats.js';
 import { ensureRegistryDirectory, ownIdentity } from '../switch/registry.js';
 
 export const TABLE_VERSION = 1;
 const FLUSH_MS = 100;
+const COPY_MS = 500;
 export const TABLE_FILE = /^channels-([0-9]+)-([0-9]+)-([0-9]+)\.json$/;
 
 /** One row of the table: where an observer finds a channel's two ring headers. */
 export interface PublishedChannel {
   id: string;
-  platform: 'host';
+  platform: 'host' | 'xen';
   port: number;
   clientPid: number;
   since: number;
@@ -32,6 +38,17 @@ export interface PublishedChannel {
   /** Offsets of ring A and ring B inside the segment. */
   offsetA: number;
   offsetB: number;
+  /** Xen rows: the counters as this process last read them (bigints as decimal strings). */
+  copy?: { at: number; clientToServer: Record<string, unknown>; serverToClient: Record<string, unknown> };
+}
+
+/** A channel whose rings only this process can read (Xen): `read()` gives ring A (client to
+ *  server) and ring B. */
+export interface CopiedChannel {
+  port: number;
+  /** The client's domain id. */
+  clientDomain: number;
+  read(): [RingStats, RingStats];
 }
 
 export interface ChannelTable {
@@ -51,6 +68,47 @@ export interface ChannelToPublish {
 }
 
 const rows = new Map<string, PublishedChannel>();
+const copied = new Map<string, CopiedChannel>();
+let copier: NodeJS.Timeout | null = null;
+
+/** Lists a Xen channel, with copies of its counters; returns the function that removes it. */
+export function publishCopiedChannel(c: CopiedChannel): () => void {
+  const id = `${process.pid}:${++counter}`;
+  rows.set(id, {
+    id, platform: 'xen', port: c.port, clientPid: c.clientDomain, since: Date.now(),
+    fd: -1, ino: 0, size: 0, capacityA: 0, capacityB: 0, offsetA: 0, offsetB: 0,
+  });
+  copied.set(id, c);
+  if (!copier) {
+    copier = setInterval(schedule, COPY_MS);
+    copier.unref();
+  }
+  schedule();
+  return () => {
+    copied.delete(id);
+    if (copied.size === 0 && copier) {
+      clearInterval(copier);
+      copier = null;
+    }
+    if (rows.delete(id)) schedule();
+  };
+}
+
+const plain = (stats: RingStats): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+
+function refreshCopies(): void {
+  for (const [id, c] of copied) {
+    const row = rows.get(id);
+    if (!row) continue;
+    try {
+      const [a, b] = c.read();
+      row.capacityA = a.capacity;
+      row.capacityB = b.capacity;
+      row.copy = { at: Date.now(), clientToServer: plain(a), serverToClient: plain(b) };
+    } catch { /* closed meanwhile */ }
+  }
+}
 let counter = 0;
 let timer: NodeJS.Timeout | null = null;
 let file: string | null = null;
@@ -90,6 +148,7 @@ function flush(): void {
       removeTable();
       return;
     }
+    refreshCopies();
     const { pid, startTime } = ownIdentity();
     const dir = ensureRegistryDirectory();
     file ??= path.join(dir, `channels-${pid}-${startTime}-${threadId}.json`);

@@ -49,8 +49,7 @@ function readTable(file: string, pid: number, startTime: number): ConnectionStat
   if (!Array.isArray(rows)) return [];
   const out: ConnectionStat[] = [];
   for (const row of rows) {
-    if (!isRow(row)) continue;
-    const stat = readChannel(pid, row);
+    const stat = isRow(row) ? readChannel(pid, row) : isCopiedRow(row) ? fromCopy(pid, row) : null;
     if (stat) out.push(stat);
   }
   return out;
@@ -64,6 +63,41 @@ function isRow(r: unknown): r is PublishedChannel {
     && ['port', 'clientPid', 'since', 'fd', 'ino', 'size', 'offsetA', 'offsetB'].every(int)
     && isValidCapacity(o.capacityA) && isValidCapacity(o.capacityB)
     && (o.offsetA as number) + RING_HEADER <= (o.size as number) && (o.offsetB as number) + RING_HEADER <= (o.size as number);
+}
+
+/** A Xen row: counters copied by the publishing process (see publish.ts), checked like a header. */
+function isCopiedRow(r: unknown): r is PublishedChannel & { copy: NonNullable<PublishedChannel['copy']> } {
+  if (r === null || typeof r !== 'object') return false;
+  const o = r as Record<string, unknown>;
+  const copy = o.copy as Record<string, unknown> | undefined;
+  return o.platform === 'xen' && typeof o.id === 'string' && o.id.length < 64
+    && Number.isSafeInteger(o.port) && Number.isSafeInteger(o.clientPid) && Number.isSafeInteger(o.since)
+    && copy !== undefined && typeof copy === 'object' && copy !== null
+    && typeof copy.clientToServer === 'object' && typeof copy.serverToClient === 'object';
+}
+
+const COUNTERS = ['capacity', 'head', 'tail', 'used', 'producerWantsSpace', 'producerWaits', 'producerNotifies', 'consumerWaits', 'consumerNotifies'] as const;
+
+function statsFromCopy(o: Record<string, unknown>): RingStats | null {
+  if (!COUNTERS.every((k) => Number.isSafeInteger(o[k]) && (o[k] as number) >= 0)) return null;
+  if (typeof o.bytesIn !== 'string' || typeof o.bytesOut !== 'string' || !/^\d{1,20}$/.test(o.bytesIn) || !/^\d{1,20}$/.test(o.bytesOut)) return null;
+  const stats = {
+    ...Object.fromEntries(COUNTERS.map((k) => [k, o[k] as number])),
+    finished: o.finished === true, reset: o.reset === true, consumerWaiting: o.consumerWaiting === true,
+    bytesIn: BigInt(o.bytesIn), bytesOut: BigInt(o.bytesOut),
+  } as unknown as RingStats;
+  stats.consistent = isValidCapacity(stats.capacity) && stats.used <= stats.capacity && o.consistent === true;
+  return stats.consistent ? stats : null;
+}
+
+function fromCopy(pid: number, row: PublishedChannel & { copy: NonNullable<PublishedChannel['copy']> }): ConnectionStat | null {
+  const a = statsFromCopy(row.copy.clientToServer);
+  const b = statsFromCopy(row.copy.serverToClient);
+  if (!a || !b) return null;
+  return {
+    id: row.id, platform: 'xen', port: row.port, serverPid: pid, clientPid: row.clientPid, since: row.since,
+    state: stateOf(a, b), clientToServer: a, serverToClient: b,
+  };
 }
 
 function readChannel(pid: number, row: PublishedChannel): ConnectionStat | null {

@@ -37,8 +37,22 @@ test('connect to a recorded domain address rides a Xen channel through the net A
     const parts = [];
     socket.on('data', (d) => parts.push(d));
     const closed = once(socket, 'close'); // it may follow 'end' before an await after it resumes
-    socket.end(payload);
-    await within(30_000, once(socket, 'end'), 'echo');
+    socket.write(payload);
+    await within(30_000, (async () => { while (parts.reduce((n, p) => n + p.length, 0) < payload.length) await new Promise((r) => setTimeout(r, 5)); })(), 'echo');
+    // xway stat sees the channel: the server copies its counters into its table (Xen pages
+    // cannot be opened by an observer), with the client's domain in place of a pid.
+    let seen;
+    await within(5000, (async () => {
+      for (;;) {
+        seen = snapshotHost().connections.find((c) => c.port === port && c.platform === 'xen');
+        if (seen && seen.clientToServer.bytesIn >= BigInt(payload.length)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(), 'the Xen channel in snapshotHost()');
+    assert.is(seen.clientPid, 0, 'the client domain');
+    assert.is(seen.serverToClient.bytesOut, BigInt(payload.length));
+    socket.end();
+    await within(30_000, once(socket, 'end'), 'end');
     assert.ok(Buffer.concat(parts).equals(payload), 'echoed bytes');
     await within(5000, closed, 'close');
   } finally {
