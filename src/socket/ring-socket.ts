@@ -51,9 +51,12 @@ const POLL_STARVED_MS = 0.05;
 const POLL_MAX_MISSES = 6;
 
 /** Reads are copied into slabs of this size, handed out as views (like Node's Buffer pool, but
- *  for large chunks too); a new slab starts when less than READ_SLAB_MIN_ROOM is left. */
+ *  for large chunks too); a new slab starts when less than READ_SLAB_MIN_ROOM is left. One slab
+ *  serves every socket of the thread, so idle connections hold none, and a slab lives only as
+ *  long as some chunk cut from it does. */
 const READ_SLAB = 512 * 1024;
 const READ_SLAB_MIN_ROOM = 64 * 1024;
+const slab = { buffer: null as Buffer | null, used: 0 };
 
 /** How long a destroyed socket whose end of stream is sent waits for the peer's (Linux's
  *  tcp_fin_timeout is the same 60 s). */
@@ -130,9 +133,6 @@ export class RingSocket extends net.Socket {
   #pollPause = 0;
   #pollExpired = false;
   #sleptAt = 0;
-  /** Where reads are copied (see #readChunk). */
-  #slab: Buffer | null = null;
-  #slabUsed = 0;
   readonly #local?: RingSocketOptions['local'];
   readonly #remote?: RingSocketOptions['remote'];
 
@@ -277,14 +277,14 @@ export class RingSocket extends net.Socket {
    *  empty). One allocation per READ_SLAB bytes instead of one per read: for large reads the
    *  allocation, not the copy, was the cost. */
   #readChunk(rx: Ring): Buffer | null {
-    if (this.#slab === null || this.#slab.length - this.#slabUsed < READ_SLAB_MIN_ROOM) {
-      this.#slab = Buffer.allocUnsafeSlow(READ_SLAB);
-      this.#slabUsed = 0;
+    if (slab.buffer === null || slab.buffer.length - slab.used < READ_SLAB_MIN_ROOM) {
+      slab.buffer = Buffer.allocUnsafeSlow(READ_SLAB);
+      slab.used = 0;
     }
-    const n = rx.readInto(this.#slab.subarray(this.#slabUsed));
+    const n = rx.readInto(slab.buffer.subarray(slab.used));
     if (n === 0) return null;
-    const data = this.#slab.subarray(this.#slabUsed, this.#slabUsed + n);
-    this.#slabUsed += (n + 7) & ~7;
+    const data = slab.buffer.subarray(slab.used, slab.used + n);
+    slab.used += (n + 7) & ~7;
     return data;
   }
 
