@@ -517,6 +517,8 @@ export function lookupEndpoint(port: number): RegistryEntry | null {
   }
   recent.delete(port);
   if (judgement.state === 'stale') removeStale(dir, port, judgement);
+  // The first worker of a cluster is gone, but others may still serve the port.
+  if (judgement.state === 'missing' || judgement.state === 'stale') return pick(port, liveMembers(dir, port, null));
   return null;
 }
 
@@ -535,8 +537,9 @@ function pick(port: number, group: RegistryEntry[] | null): RegistryEntry | null
   return group[turn % group.length];
 }
 
-/** The live member entries of `port` in `group` (stale ones are removed on the way). */
-function liveMembers(dir: string, port: number, group: number): RegistryEntry[] {
+/** The live member entries of `port` in `group` (any group if null; stale ones are removed on
+ *  the way). */
+function liveMembers(dir: string, port: number, group: number | null): RegistryEntry[] {
   const members: RegistryEntry[] = [];
   let names: string[];
   try {
@@ -547,7 +550,7 @@ function liveMembers(dir: string, port: number, group: number): RegistryEntry[] 
   for (const name of names) {
     if (portOfMemberFile(name) !== port) continue;
     const judgement = judgeEntry(dir, port, name);
-    if (judgement.state === 'live' && judgement.entry.group === group) members.push(judgement.entry);
+    if (judgement.state === 'live' && (group === null || judgement.entry.group === group)) members.push(judgement.entry);
     else if (judgement.state === 'stale') removeStale(dir, port, judgement, name);
   }
   return members.sort((a, b) => a.pid - b.pid);
