@@ -10,9 +10,10 @@ import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/conne
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
-import { isLocalHost, servesHost, transportPolicy } from '../switch/policy.js';
+import { isLocalHost, servesHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
-import { RingSocket } from './ring-socket.js';
+import { RingSocket, type RingSocketOptions } from './ring-socket.js';
+import type { ChannelEnd } from '../platform/types.js';
 import { markTcp } from './tcp.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
@@ -81,30 +82,40 @@ export function connect(...args: unknown[]): XwayConnection {
   }
 
   const family = net.isIPv6(host) ? 'IPv6' : 'IPv4';
-  const socket = RingSocket.connecting({
-    allowHalfOpen: tcpOptions.allowHalfOpen,
+  const view = {
     remote: { address: net.isIP(host) ? host : family === 'IPv6' ? '::1' : '127.0.0.1', port, family },
     local: { address: family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family },
-  });
+  };
+  // A server in this very process (another worker thread, or this one) gets a thread channel:
+  // one shared memory and Atomics, no descriptor or system call on the data path.
+  const sameProcess = entry.pid === process.pid;
+  const capacity = tcpOptions.ringCapacity ?? entry.ringCapacity;
+  return ringConnection(tcpOptions, policy, listener, view, 'ring set-up', () => connectHost(entry.controlPath, { capacity, sameProcess }));
+}
+
+/** A RingSocket, connecting while `setUp()` makes its channel end: net's listener, timeout and
+ *  AbortSignal apply as to a TCP connect; when set-up fails, TCP after all (or, forced, an error). */
+function ringConnection(
+  options: XwayConnectOptions, policy: TransportPolicy, listener: Listener | undefined,
+  view: Pick<RingSocketOptions, 'local' | 'remote'>, what: string, setUp: () => Promise<ChannelEnd>,
+): RingSocket {
+  const socket = RingSocket.connecting({ allowHalfOpen: options.allowHalfOpen, ...view });
   if (listener) socket.once('connect', listener);
-  if (tcpOptions.timeout) socket.setTimeout(tcpOptions.timeout);
-  const signal = (tcpOptions as { signal?: AbortSignal }).signal;
+  if (options.timeout) socket.setTimeout(options.timeout);
+  const signal = (options as { signal?: AbortSignal }).signal;
   if (signal) {
     if (signal.aborted) process.nextTick(() => socket.destroy(abortError(signal)));
     else signal.addEventListener('abort', () => socket.destroy(abortError(signal)), { once: true });
   }
-  // A server in this very process (another worker thread, or this one) gets a thread channel:
-  // one shared memory and Atomics, no descriptor or system call on the data path.
-  const sameProcess = entry.pid === process.pid;
-  connectHost(entry.controlPath, { capacity: tcpOptions.ringCapacity ?? entry.ringCapacity, sameProcess }).then(
+  setUp().then(
     (end) => {
       if (socket.destroyed) end.close();
       else socket.attach(end);
     },
     (err: Error) => {
       if (socket.destroyed) return;
-      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
-      else socket.fallBackTo(markTcp(net.connect({ ...tcpOptions, transport: undefined } as net.TcpNetConnectOpts)));
+      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ${what} failed: ${err.message}`));
+      else socket.fallBackTo(markTcp(net.connect({ ...options, transport: undefined } as net.TcpNetConnectOpts)));
     },
   );
   return socket;
@@ -123,25 +134,11 @@ function xenEndpointFor(host: string, port: number): { domid: number } | null {
 
 function connectOverXen(xen: { domid: number }, options: XwayConnectOptions, policy: 'auto' | 'force', listener: Listener | undefined): RingSocket {
   const family = net.isIPv6(options.host!) ? 'IPv6' : 'IPv4';
-  const socket = RingSocket.connecting({
-    allowHalfOpen: options.allowHalfOpen,
+  const view = {
     remote: { address: options.host!, port: options.port, family },
     local: { address: family === 'IPv6' ? '::' : '0.0.0.0', port: 0, family },
-  });
-  if (listener) socket.once('connect', listener);
-  if (options.timeout) socket.setTimeout(options.timeout);
-  connectXen(xen.domid, options.port, { capacity: options.ringCapacity }).then(
-    (end) => {
-      if (socket.destroyed) end.close();
-      else socket.attach(end);
-    },
-    (err: Error) => {
-      if (socket.destroyed) return;
-      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but Xen channel set-up failed: ${err.message}`));
-      else socket.fallBackTo(markTcp(net.connect({ ...options, transport: undefined } as net.TcpNetConnectOpts)));
-    },
-  );
-  return socket;
+  };
+  return ringConnection(options, policy, listener, view, 'Xen channel set-up', () => connectXen(xen.domid, options.port, { capacity: options.ringCapacity }));
 }
 
 function abortError(signal: AbortSignal): Error {
