@@ -10,27 +10,46 @@ export { tempSocket };
 
 const PEER = new URL('./fixtures/peer.js', import.meta.url).pathname;
 
+/** Messages with an `event` field, queued until a test asks for the next one of an event. */
+export function eventQueue(what = 'peer') {
+  const waiting = [];
+  const seen = [];
+  return {
+    push(message) {
+      const i = waiting.findIndex((w) => w.event === message.event);
+      if (i >= 0) waiting.splice(i, 1)[0].resolve(message);
+      else seen.push(message);
+    },
+    next(event, ms = 60_000) {
+      const i = seen.findIndex((m) => m.event === event);
+      if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what} did not report '${event}' within ${ms} ms`)), ms);
+        waiting.push({ event, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+      });
+    },
+  };
+}
+
 /** Starts fixtures/peer.js; `next(event)` resolves with the next JSON line of that event. */
 export function startPeer(args) {
   const child = spawn(process.execPath, [PEER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const waiting = [];
-  const seen = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const message = JSON.parse(line);
-    const i = waiting.findIndex((w) => w.event === message.event);
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(message);
-    else seen.push(message);
-  });
+  const events = eventQueue();
+  createInterface({ input: child.stdout }).on('line', (line) => events.push(JSON.parse(line)));
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.next = (event, ms = 60_000) => {
-    const i = seen.findIndex((m) => m.event === event);
-    if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`peer did not report '${event}' within ${ms} ms`)), ms);
-      waiting.push({ event, resolve: (m) => { clearTimeout(timer); resolve(m); } });
-    });
-  };
+  child.next = events.next;
   return child;
+}
+
+const XWAY_PEER = new URL('../socket/fixtures/xway-peer.js', import.meta.url).pathname;
+
+/** Starts test/socket/fixtures/xway-peer.js in `mode` with the current XWAY_DIR; `listening`
+ *  resolves with its 'listening' line ({port, pid}). */
+export function startXwayPeer(mode, ...args) {
+  const child = spawn(process.execPath, [XWAY_PEER, mode, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  const events = eventQueue('xway peer');
+  createInterface({ input: child.stdout }).on('line', (line) => events.push(JSON.parse(line)));
+  return { child, listening: events.next('listening') };
 }
 
 /** Descriptors open in this process, with what they point to. */

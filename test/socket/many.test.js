@@ -3,31 +3,15 @@
 // in its registry entry) and overridden per connection.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import xway from '../../dist/index.js';
-import { within, useTempRegistry } from '../host/helpers.js';
+import { within, useTempRegistry, startXwayPeer } from '../host/helpers.js';
 
-const XWAY_DIR = useTempRegistry(test, 'xmany-');
-const PEER = new URL('./fixtures/xway-peer.js', import.meta.url).pathname;
+useTempRegistry(test, 'xmany-');
 const KiB = 1024;
 const CONNECTIONS = 1000;
 const BATCH = 50; // set-ups in flight at once (the listener refuses more than 64 as busy)
-function startServer(ringCapacity) {
-  const child = spawn(process.execPath, [PEER, 'echo', String(ringCapacity)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XWAY_DIR } });
-  const listening = new Promise((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = JSON.parse(line);
-      if (m.event === 'listening') resolve(m);
-    });
-  });
-  return { child, listening };
-}
-
 /** Resident memory of a process, in KiB: all of it, and the part that is shared memory. */
 function memory(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -56,7 +40,7 @@ const echo = (socket, payload) => new Promise((resolve, reject) => {
 });
 
 test(`${CONNECTIONS} concurrent connections to one server process, each echoing 4 KiB, every byte checked`, async () => {
-  const { child, listening } = startServer(16 * KiB);
+  const { child, listening } = startXwayPeer('echo', 16 * KiB);
   const sockets = [];
   try {
     const { port, pid } = await within(10_000, listening, 'server listening');
@@ -88,7 +72,7 @@ test(`${CONNECTIONS} concurrent connections to one server process, each echoing 
 });
 
 test('a connection can ask for its own ring size, within the server\'s maximum', async () => {
-  const { child, listening } = startServer(16 * KiB);
+  const { child, listening } = startXwayPeer('echo', 16 * KiB);
   try {
     const { port } = await within(10_000, listening, 'server listening');
     const big = await connect(port, { ringCapacity: 1024 * KiB });

@@ -9,24 +9,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway from '../../dist/index.js';
-import { openFds, newFds, mappedSegments, within, waitFor, useTempRegistry } from '../host/helpers.js';
+import { openFds, newFds, mappedSegments, within, waitFor, useTempRegistry, eventQueue } from '../host/helpers.js';
 
 const PEER = new URL('./fixtures/thread-peer.js', import.meta.url);
 const XWAY_DIR = useTempRegistry(test, 'xsp-');
 function startWorker(workerData) {
   const worker = new Worker(PEER, { workerData, env: { ...process.env, XWAY_DIR } });
-  const seen = [];
-  const waiting = [];
-  worker.on('message', (m) => {
-    const i = waiting.findIndex((w) => w.event === m.event);
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(m);
-    else seen.push(m);
-  });
-  worker.next = (event) => {
-    const i = seen.findIndex((m) => m.event === event);
-    if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]);
-    return new Promise((resolve) => waiting.push({ event, resolve }));
-  };
+  const events = eventQueue('worker');
+  worker.on('message', (m) => events.push(m));
+  worker.next = events.next;
   return worker;
 }
 

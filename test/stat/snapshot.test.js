@@ -2,31 +2,17 @@
 // counters; the observer changes nothing; closed connections and dead processes' tables go away.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway, { snapshotHost } from '../../dist/index.js';
-import { within, waitFor, sleep, useTempRegistry } from '../host/helpers.js';
+import { within, waitFor, sleep, useTempRegistry, startXwayPeer } from '../host/helpers.js';
 
 const XWAY_DIR = useTempRegistry(test, 'xstat-');
-const PEER = new URL('../socket/fixtures/xway-peer.js', import.meta.url).pathname;
-
-function startEcho() {
-  const child = spawn(process.execPath, [PEER, 'echo'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XWAY_DIR } });
-  const listening = new Promise((resolve) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = JSON.parse(line);
-      if (m.event === 'listening') resolve(m);
-    });
-  });
-  return { child, listening };
-}
 
 test('a live connection to a server process is listed with its endpoint, pids and byte counters', async () => {
-  const { child, listening } = startEcho();
+  const { child, listening } = startXwayPeer('echo');
   try {
     const { port, pid } = await within(10_000, listening, 'server listening');
     const socket = xway.connect({ port, host: '127.0.0.1', transport: 'force', ringCapacity: 64 * 1024 });
