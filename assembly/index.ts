@@ -6,7 +6,7 @@ export {
   ringReserve, ringProducerAddress, ringCommit, ringWrite,
   ringPrepareWaitSpace, ringCancelWaitSpace, ringShutdown,
   ringPeek, ringConsumerAddress, ringRelease, ringRead,
-  ringPrepareWaitData, ringCancelWaitData,
+  ringPrepareWaitData, ringCancelWaitData, ringCloseConsumer,
   ringAbort,
 } from "./ring";
 export { channelSize, channelRingA, channelRingB, channelInit, channelCheck } from "./channel";

@@ -50,6 +50,7 @@ export const R_SPACE_WANTED: u32 = 196; // producer sets N>0, consumer clears it
 // R_FLAGS bits
 export const FLAG_FIN: u32 = 1; // producer will write no more (end of stream)
 export const FLAG_RST: u32 = 2; // either side aborted the connection
+export const FLAG_CLOSED: u32 = 4; // the consumer closed: it reads nothing more (TCP's close())
 
 // A channel = 256-byte control block + ring A (initiator -> acceptor) + ring B (acceptor -> initiator).
 export const CHANNEL_MAGIC: u32 = 0x48435758; // "XWCH"

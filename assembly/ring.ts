@@ -17,15 +17,22 @@
 // least one of them sees the other's store, so either the waiter finds the condition true and
 // does not sleep, or the other side sees the announcement and owes a notification: no lost
 // wake-ups, and no notification while nobody waits.
+//
+// Teardown follows TCP's: FIN ends the stream after every byte before it; RST resets the
+// connection, but the consumer still drains what was published before it (TCP delivers what
+// reached the receive queue ahead of a reset) and then sees the reset — or end of stream if FIN
+// came first, as a Linux socket reads EOF after FIN whatever follows. CLOSED is the consumer's
+// close(): the producer's next write finds it and the socket layer answers with RST, as a kernel
+// answers data sent to a closed socket.
 
 import {
   CACHE_LINE, RING_MAGIC, RING_VERSION, RING_HEADER, MIN_CAPACITY, MAX_CAPACITY,
   R_MAGIC, R_VERSION, R_CAPACITY, R_FLAGS,
   R_TAIL, R_HEAD_CACHE, R_PRODUCER_WAITS, R_PRODUCER_NOTIFIES, R_BYTES_IN,
   R_HEAD, R_TAIL_CACHE, R_CONSUMER_WAITS, R_CONSUMER_NOTIFIES, R_BYTES_OUT,
-  R_DATA_WAITING, R_SPACE_WANTED, FLAG_FIN, FLAG_RST,
+  R_DATA_WAITING, R_SPACE_WANTED, FLAG_FIN, FLAG_RST, FLAG_CLOSED,
 } from "./layout";
-import { E_ARGUMENT, E_HEADER, E_INDEX, E_SHUTDOWN, E_RESET, READY, WAIT } from "./status";
+import { E_ARGUMENT, E_HEADER, E_INDEX, E_SHUTDOWN, E_RESET, E_CLOSED, READY, WAIT } from "./status";
 import { interleave, AFTER_PUBLISH_TAIL, AFTER_ANNOUNCE_DATA, AFTER_PUBLISH_HEAD, AFTER_ANNOUNCE_SPACE } from "./interleave";
 
 // ---- argument checks -------------------------------------------------------------------------
@@ -80,10 +87,10 @@ export function ringCheck(ring: u32, cap: u32): i32 {
   return used > cap ? E_INDEX : 0;
 }
 
-/** FIN and RST bits, for either side. */
+/** FIN, RST and CLOSED bits, for either side. */
 export function ringFlags(ring: u32, cap: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
-  return <i32>(atomic.load<u32>(ring + R_FLAGS) & (FLAG_FIN | FLAG_RST));
+  return <i32>(atomic.load<u32>(ring + R_FLAGS) & (FLAG_FIN | FLAG_RST | FLAG_CLOSED));
 }
 
 // ---- producer --------------------------------------------------------------------------------
@@ -103,12 +110,15 @@ function producerFree(ring: u32, cap: u32, want: u32): i32 {
   return <i32>(cap - used);
 }
 
-/** Error code for a producer call on a ring that is reset or shut down, else 0. */
+/** Error code for a producer call on a ring that is reset, shut down or closed by its
+ *  consumer, else 0. */
 // @ts-ignore: decorator
 @inline function producerBlocked(ring: u32): i32 {
   const flags = atomic.load<u32>(ring + R_FLAGS);
+  if (flags == 0) return 0;
   if (flags & FLAG_RST) return E_RESET;
   if (flags & FLAG_FIN) return E_SHUTDOWN;
+  if (flags & FLAG_CLOSED) return E_CLOSED;
   return 0;
 }
 
@@ -180,7 +190,7 @@ export function ringWrite(ring: u32, cap: u32, src: u32, len: u32): i32 {
  *  (sleep until notified, then cancel or re-check) or READY (the space is already there). */
 export function ringPrepareWaitSpace(ring: u32, cap: u32, need: u32): i32 {
   if (badRing(ring, cap) || need == 0 || need > cap) return E_ARGUMENT;
-  if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return READY;
+  if (atomic.load<u32>(ring + R_FLAGS) & (FLAG_RST | FLAG_CLOSED)) return READY;
   atomic.store<u32>(ring + R_SPACE_WANTED, need);
   bump(ring + R_PRODUCER_WAITS); // counts announcements: each notification answers one of them
   interleave(AFTER_ANNOUNCE_SPACE);
@@ -191,7 +201,7 @@ export function ringPrepareWaitSpace(ring: u32, cap: u32, need: u32): i32 {
     atomic.store<u32>(ring + R_SPACE_WANTED, 0);
     return E_INDEX;
   }
-  if (cap - used >= need || (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) != 0) {
+  if (cap - used >= need || (atomic.load<u32>(ring + R_FLAGS) & (FLAG_RST | FLAG_CLOSED)) != 0) {
     atomic.store<u32>(ring + R_SPACE_WANTED, 0);
     return READY;
   }
@@ -228,6 +238,14 @@ function consumerAvailable(ring: u32, cap: u32, want: u32): i32 {
   return <i32>avail;
 }
 
+/** What an empty ring reads as: 0 (nothing yet, or end of stream when FIN is set), or E_RESET
+ *  once a reset arrived without FIN before it. */
+// @ts-ignore: decorator
+@inline function consumerEmpty(ring: u32): i32 {
+  const flags = atomic.load<u32>(ring + R_FLAGS);
+  return (flags & FLAG_RST) != 0 && (flags & FLAG_FIN) == 0 ? E_RESET : 0;
+}
+
 /** After the consumer released bytes: 1 if the producer waits for space that is now there. */
 function wakeProducer(ring: u32, cap: u32): i32 {
   const wanted = atomic.load<u32>(ring + R_SPACE_WANTED);
@@ -249,11 +267,12 @@ function wakeProducer(ring: u32, cap: u32): i32 {
   return wakeProducer(ring, cap);
 }
 
-/** Readable bytes (>= 0). Zero with FIN set in ringFlags means end of stream. */
+/** Readable bytes (>= 0). Zero with FIN set in ringFlags means end of stream; after a reset the
+ *  bytes published before it stay readable, then E_RESET. */
 export function ringPeek(ring: u32, cap: u32, want: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
-  if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return E_RESET;
-  return consumerAvailable(ring, cap, want);
+  const avail = consumerAvailable(ring, cap, want);
+  return avail == 0 ? consumerEmpty(ring) : avail;
 }
 
 /** Address of the next unread byte (the start of the first readable span). */
@@ -265,7 +284,6 @@ export function ringConsumerAddress(ring: u32, cap: u32): i32 {
 /** Frees `n` bytes read in place after ringPeek. Returns 1 if the producer must be notified. */
 export function ringRelease(ring: u32, cap: u32, n: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
-  if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return E_RESET;
   if (n == 0) return 0;
   const avail = consumerAvailable(ring, cap, n);
   if (avail < 0) return avail;
@@ -278,10 +296,10 @@ export function ringRelease(ring: u32, cap: u32, n: u32): i32 {
  *  Returns (bytes copied << 1) | notify-producer. */
 export function ringRead(ring: u32, cap: u32, dst: u32, len: u32): i32 {
   if (badRing(ring, cap) || outsideMemory(dst, len)) return E_ARGUMENT;
-  if (atomic.load<u32>(ring + R_FLAGS) & FLAG_RST) return E_RESET;
   if (len == 0) return 0;
   const avail = consumerAvailable(ring, cap, len);
-  if (avail <= 0) return avail;
+  if (avail == 0) return consumerEmpty(ring);
+  if (avail < 0) return avail;
   const n = min32(len, <u32>avail);
   const data = ring + RING_HEADER;
   const at = load<u32>(ring + R_HEAD) & (cap - 1);
@@ -316,6 +334,14 @@ export function ringCancelWaitData(ring: u32, cap: u32): i32 {
   if (badRing(ring, cap)) return E_ARGUMENT;
   atomic.store<u32>(ring + R_DATA_WAITING, 0);
   return 0;
+}
+
+/** The consumer closes (TCP's close() of the reading side): it will read nothing more. Returns 1
+ *  if a producer waiting for space must be woken to find out. */
+export function ringCloseConsumer(ring: u32, cap: u32): i32 {
+  if (badRing(ring, cap)) return E_ARGUMENT;
+  atomic.or<u32>(ring + R_FLAGS, FLAG_CLOSED);
+  return atomic.xchg<u32>(ring + R_SPACE_WANTED, 0) != 0 ? 1 : 0;
 }
 
 // ---- either side -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ export const E_INDEX: i32 = -3;
 export const E_SHUTDOWN: i32 = -4;
 /** The ring was reset (RST) by either side. */
 export const E_RESET: i32 = -5;
+/** The consumer closed this ring: what the producer writes now would never be read. */
+export const E_CLOSED: i32 = -6;
 
 /** prepareWait results. */
 export const READY: i32 = 0; // the condition already holds: do not wait

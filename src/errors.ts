@@ -36,6 +36,14 @@ export class RingResetError extends XwayError {
   }
 }
 
+/** A write into a ring whose consumer has closed (it will never be read): the socket layer
+ *  answers it as a kernel answers data sent to a closed TCP socket, with a reset. */
+export class RingClosedError extends XwayError {
+  constructor(message = 'the peer closed the connection') {
+    super('EPIPE', message);
+  }
+}
+
 /** A write after this side's own end of stream (FIN). */
 export class RingShutdownError extends XwayError {
   constructor(message = 'write after end of stream') {

@@ -12,7 +12,7 @@ export {
 export {
   RING_HEADER, CHANNEL_HEADER, MIN_CAPACITY, MAX_CAPACITY, RESERVED_BYTES, ringByteLength, channelByteLength,
 } from './ring/layout.js';
-export { XwayError, RingCorruptError, RingResetError, RingShutdownError, XwayRangeError, type XwayErrorCode } from './errors.js';
+export { XwayError, RingCorruptError, RingResetError, RingShutdownError, RingClosedError, XwayRangeError, type XwayErrorCode } from './errors.js';
 
 // Platforms: one side's end of an established channel, and how to get one.
 export type { ChannelEnd, PlatformName } from './platform/types.js';

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  Ring, createSharedMemory, RingShutdownError, RingResetError, XwayRangeError, RESERVED_BYTES,
+  Ring, createSharedMemory, RingShutdownError, RingResetError, RingClosedError, XwayRangeError, RESERVED_BYTES,
 } from '../dist/index.js';
 import { R } from '../dist/ring/layout.js';
 import { throwsCode } from './helpers.js';
@@ -187,7 +187,7 @@ test('end of stream: the reader drains, then sees the end; the writer gets EPIPE
   assert.not.ok(peer.prepareWaitData(), 'no wait once the stream has ended');
 });
 
-test('reset: both sides fail with ECONNRESET and waiters are woken', () => {
+test('reset: the producer fails with ECONNRESET, the consumer drains first, waiters are woken', () => {
   const { ring, peer } = fresh();
   ring.write(bytes(10));
   assert.ok(ring.prepareWaitSpace(CAP)); // producer waits for the whole ring
@@ -196,14 +196,41 @@ test('reset: both sides fail with ECONNRESET and waiters are woken', () => {
   assert.not.ok(wake.wakeConsumer);
   assert.ok(ring.isReset);
   throwsCode(assert, () => ring.write(bytes(1)), 'ECONNRESET', RingResetError);
+  assert.not.ok(peer.prepareWaitData(), 'no wait once reset');
+  // As TCP delivers what reached the receive queue before a reset: read it, then the reset.
+  assert.is(peer.unread, 10);
+  assert.is(peer.read().length, 10);
   throwsCode(assert, () => peer.read(), 'ECONNRESET');
-  throwsCode(assert, () => peer.release(1), 'ECONNRESET');
-  assert.not.ok(peer.prepareWaitData());
+  throwsCode(assert, () => peer.peek(), 'ECONNRESET');
+  assert.is(peer.unread, 0, 'unread never throws');
   assert.not.ok(ring.prepareWaitSpace(1));
 
   const other = fresh();
   assert.ok(other.peer.prepareWaitData());
   assert.ok(other.ring.abort().wakeConsumer, 'a waiting consumer is woken by a reset');
+});
+
+test('reset after end of stream: the consumer reads the rest and then end of stream, as Linux does', () => {
+  const { ring, peer } = fresh();
+  ring.write(bytes(5));
+  ring.end();
+  ring.abort();
+  assert.is(peer.read().length, 5);
+  assert.is(peer.read(), null, 'end of stream, not the reset');
+  assert.ok(peer.ended);
+});
+
+test('a consumer that closed makes the next write fail with RingClosedError; nothing is written', () => {
+  const { ring, peer } = fresh();
+  ring.write(bytes(3));
+  assert.not.ok(ring.consumerClosed);
+  assert.ok(ring.prepareWaitSpace(CAP), 'the producer waits for the whole ring');
+  assert.ok(peer.closeConsumer(), 'a waiting producer must be woken');
+  assert.ok(ring.consumerClosed && peer.consumerClosed);
+  assert.not.ok(ring.prepareWaitSpace(1), 'no wait on a closed ring');
+  throwsCode(assert, () => ring.write(bytes(1)), 'EPIPE', RingClosedError);
+  assert.is(ring.stats().tail, 3, 'the write left no byte behind');
+  assert.not.ok(ring.isReset, 'the ring itself leaves the answer (a reset) to its user');
 });
 
 test('notification suppression: notify only a side that announced a wait, once', () => {

@@ -8,7 +8,7 @@
 import { Channel, type ChannelCapacities, type ChannelSide } from '../ring/channel.js';
 import { createSharedMemory, sharedBuffer } from '../ring/memory.js';
 import { RESERVED_BYTES } from '../ring/layout.js';
-import type { ChannelEnd } from './types.js';
+import { ChannelEndBase } from './common/channel-end.js';
 
 /** What one thread posts to the other to give it the acceptor's end (all of it is cloneable;
  *  list `port` in the transfer list). */
@@ -29,50 +29,34 @@ export interface Lifeline {
   start?(): void;
 }
 
-export class ThreadChannelEnd implements ChannelEnd {
+export class ThreadChannelEnd extends ChannelEndBase {
   readonly platform = 'threads' as const;
-  readonly channel: Channel;
   readonly peer: { pid?: number; threadId?: number };
-  onwake: (() => void) | null = null;
-  onpeergone: ((reason: string) => void) | null = null;
   readonly #words: Int32Array;
   readonly #lifeline: Lifeline;
   #waitingData = false;
   #waitingSpace = false;
-  #closed = false;
-  #peerGone = false;
 
   constructor(channel: Channel, lifeline: Lifeline, peer: { pid?: number; threadId?: number }) {
-    this.channel = channel;
+    super(channel);
     this.peer = peer;
     this.#words = new Int32Array(sharedBuffer(channel.memory));
     this.#lifeline = lifeline;
-    lifeline.on('close', () => this.#lost());
+    lifeline.on('close', () => this.peerLost('the peer thread went away'));
     // Listening for messages is what makes a Node MessagePort hold the event loop (ref/unref
     // then work as on a socket); nothing is ever sent on it.
     lifeline.on('message', () => {});
     lifeline.start?.();
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  notify(): void {
-    // The peer sleeps on the data word of the ring we write, or on the space word of the ring
-    // we read; a notify with no sleeper costs little.
-    Atomics.notify(this.#words, this.channel.tx.dataWaitIndex);
-    Atomics.notify(this.#words, this.channel.rx.spaceWaitIndex);
-  }
-
   armWake(): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const { tx, rx } = this.channel;
     if (!this.#waitingData) {
       const { async, value } = Atomics.waitAsync(this.#words, rx.dataWaitIndex, 1);
       if (async) {
         this.#waitingData = true;
-        void value.then(() => { this.#waitingData = false; this.#wake(); });
+        void value.then(() => { this.#waitingData = false; this.wake(); });
       }
     }
     const wanted = Atomics.load(this.#words, tx.spaceWaitIndex);
@@ -80,11 +64,11 @@ export class ThreadChannelEnd implements ChannelEnd {
       const { async, value } = Atomics.waitAsync(this.#words, tx.spaceWaitIndex, wanted);
       if (async) {
         this.#waitingSpace = true;
-        void value.then(() => { this.#waitingSpace = false; this.#wake(); });
+        void value.then(() => { this.#waitingSpace = false; this.wake(); });
       }
     }
     // A word already cleared means the wake-up happened between announcing and arming.
-    if (!this.#waitingData && !this.#waitingSpace) queueMicrotask(() => this.#wake());
+    if (!this.#waitingData && !this.#waitingSpace) queueMicrotask(() => this.wake());
   }
 
   ref(): void {
@@ -95,32 +79,18 @@ export class ThreadChannelEnd implements ChannelEnd {
     this.#lifeline.unref?.();
   }
 
-  close(): void {
-    if (this.#closed) return;
-    if (!this.#peerGone && this.channel.resetUnlessEnded()) this.notify();
-    this.#closed = true;
-    this.#release();
-    this.#lifeline.close();
+  protected signalPeer(): void {
+    // The peer sleeps on the data word of the ring we write, or on the space word of the ring
+    // we read; a notify with no sleeper costs little.
+    Atomics.notify(this.#words, this.channel.tx.dataWaitIndex);
+    Atomics.notify(this.#words, this.channel.rx.spaceWaitIndex);
   }
 
-  #wake(): void {
-    if (!this.#closed) this.onwake?.();
-  }
-
-  #release(): void {
+  protected release(): void {
     // Wake our own pending waitAsyncs so nothing stays parked on a closed end.
     Atomics.notify(this.#words, this.channel.rx.dataWaitIndex);
     Atomics.notify(this.#words, this.channel.tx.spaceWaitIndex);
-  }
-
-  #lost(): void {
-    if (this.#closed || this.#peerGone) return;
-    this.#peerGone = true;
-    // A closed MessagePort cannot tell a clean exit from a crash: the end of the peer's stream
-    // is what makes the loss orderly.
-    const unclean = this.channel.resetAfterPeerLoss(true);
-    this.#wake();
-    if (unclean) this.onpeergone?.('peer thread went away');
+    this.#lifeline.close();
   }
 }
 

@@ -3,6 +3,14 @@
 // this interface.
 
 import type { Channel } from '../ring/channel.js';
+import type { Route } from '../socket/identity.js';
+
+/** What set-up agreed for a connection made through a listener: the route the client took and the
+ *  ephemeral port both ends report (see socket/identity.ts). */
+export interface ConnectionInfo {
+  port: number;
+  route: Route;
+}
 
 export type PlatformName = 'threads' | 'host' | 'xen';
 
@@ -12,13 +20,18 @@ export interface ChannelEnd {
   /** Who is on the other side (a process id on the host platform, a thread id between threads, a
    *  domain id on Xen). */
   readonly peer: { pid?: number; threadId?: number; domid?: number };
+  /** Set for connections made through a listener; null for channels made by hand. */
+  connection: ConnectionInfo | null;
+  /** Called once, after close() released this end (a listener frees the connection's port). */
+  onclose: (() => void) | null;
   /** Wakes the peer. Call it when a ring call set `peerNeedsWake`. */
   notify(): void;
   /** Called when the peer may have changed something this side waits for (spurious calls are
    *  possible: re-check the rings), and once more after the peer is gone. */
   onwake: (() => void) | null;
-  /** Called once when the peer is gone without a clean close (its death, or a broken control
-   *  link); the channel has been reset by then. */
+  /** Called once when the peer went (its death, or a broken link) without having closed its end:
+   *  by then its close has been applied on its behalf, as its kernel would have (FIN, or RST if it
+   *  left bytes of ours unread), and onwake has run. Informational: the rings say the rest. */
   onpeergone: ((reason: string) => void) | null;
   /** Must be called after announcing a wait (prepareWaitData / prepareWaitSpace) and before
    *  relying on onwake. */
@@ -26,7 +39,8 @@ export interface ChannelEnd {
   /** Keeps (or stops keeping) the event loop alive for this end, like socket.ref()/unref(). */
   ref(): void;
   unref(): void;
-  /** Releases every resource of this end; the peer sees a reset if it has not ended cleanly. */
+  /** TCP's close(): the peer gets FIN after what this side wrote, or RST if bytes this side never
+   *  read are waiting; then every resource of this end is released. */
   close(): void;
   readonly closed: boolean;
 }

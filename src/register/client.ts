@@ -3,121 +3,41 @@
 // Every TCP client in Node ends in net.Socket.prototype.connect — net.connect/createConnection,
 // `new net.Socket().connect()`, http.Agent (its createConnection is net.createConnection), undici
 // and global fetch for http:, http2.connect for http: — so patching it covers them all: when the
-// target is this machine and the registry has a live endpoint for the port, the socket the program
-// holds rides a RingSocket (adopt.ts). TLS is different: tls.connect() builds a TLSSocket whose
-// libuv handle does the encryption over a TCP handle, so a ring cannot be slipped under it after
-// the fact; tls.connect itself is patched instead and, for a co-resident target, runs TLS over a
+// switch (socket/connect.ts) finds a ring for the target, the very socket the program holds
+// becomes a RingSocket in place. TLS is different: tls.connect() builds a TLSSocket whose libuv
+// handle does the encryption over a TCP handle, so a ring cannot be slipped under it after the
+// fact; tls.connect itself is patched instead and, for a co-resident target, runs TLS over a
 // RingSocket exactly as `tls.connect({ socket })` does (https.Agent, undici and fetch for
 // https:, http2.connect for https: all call tls.connect by name at call time).
 
 import net from 'node:net';
 import tls from 'node:tls';
-import type { RegistryEntry } from '../switch/registry.js';
-import type { RingSocket } from '../socket/ring-socket.js';
-import { heavy, switchModules } from './lazy.js';
-import { rideRing } from './adopt.js';
-import { debug, debugOn, hostPort } from './debug.js';
+import { heavy, ringPossible } from './lazy.js';
 
-type Options = net.TcpNetConnectOpts & net.IpcNetConnectOpts & { socket?: unknown; localAddress?: string; localPort?: number };
-type Normalized = [Options, ((...a: unknown[]) => void) | null];
+type Options = net.TcpNetConnectOpts & net.IpcNetConnectOpts & { socket?: unknown };
+type Normalized = [Options, (() => void) | null];
+type Connect = (this: net.Socket, ...args: unknown[]) => net.Socket;
 
 const normalizeArgs = (net as unknown as { _normalizeArgs(args: unknown[]): Normalized })._normalizeArgs;
-let originalConnect: (this: net.Socket, ...args: unknown[]) => net.Socket;
-
-/** A TCP connection made without the preload looking at it (the fallback after a failed set-up). */
-function plainTcp(options: Options): net.Socket {
-  const socket = new net.Socket();
-  return originalConnect.call(socket, { ...options, socket: undefined });
-}
-
-interface Choice { entry: RegistryEntry; host: string; port: number }
-
-/** The registry entry this connection may ride, or null (then it is TCP, as without xway). */
-function choose(options: Options, socket: net.Socket | null): Choice | null {
-  if (options.path != null) return null; // Unix sockets: not ours
-  const port = Number(options.port);
-  const host = options.host ?? 'localhost';
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) return null; // net reports the error
-  const { isLocalHost, lookupEndpoint, servesHost } = switchModules();
-  const tcp = (why: string) => {
-    debug(`connect ${hostPort(host, port)} -> tcp (${why})`);
-    return null;
-  };
-  // A socket with a handle already: a TLSSocket that tls.connect() connects itself (after the
-  // patched tls.connect decided on TCP), or one made from a file descriptor.
-  if (socket && (socket as unknown as { _handle: unknown })._handle) return null;
-  if (!isLocalHost(host)) return debugOn ? tcp(`${host} is not an address of this machine`) : null;
-  if (options.localAddress != null || options.localPort != null) return tcp('localAddress/localPort asked for');
-  let entry: RegistryEntry | null;
-  try {
-    entry = lookupEndpoint(port);
-  } catch (err) {
-    return tcp((err as Error).message);
-  }
-  if (!entry) return tcp(`no xway endpoint is registered for port ${port}`);
-  if (!servesHost(entry.host, host)) return tcp(`the endpoint for port ${port} listens on ${entry.host}, not ${host}`);
-  const unavailable = heavy().hostUnavailableReason();
-  if (unavailable !== null) return tcp(unavailable);
-  return { entry, host, port };
-}
-
-/** The TCP-level view of a ring connection to `host`. */
-function clientView(choice: Choice) {
-  const { host, entry, port } = choice;
-  const v6 = net.isIPv6(host) || (!net.isIP(host) && entry.host === '::1');
-  const family = v6 ? 'IPv6' : 'IPv4';
-  const loopback = v6 ? '::1' : '127.0.0.1';
-  return {
-    remote: { address: net.isIP(host) ? host : loopback, port, family },
-    local: { address: loopback, port: 0, family },
-  };
-}
-
-/** A RingSocket set up to `choice`, falling back to TCP by itself if set-up fails. */
-function openRing(choice: Choice, options: Options): { ring: RingSocket; view: ReturnType<typeof clientView> } {
-  const h = heavy();
-  const view = clientView(choice);
-  const ring = h.RingSocket.connecting({ allowHalfOpen: true, ...view });
-  const where = hostPort(choice.host, choice.port);
-  const sameProcess = choice.entry.pid === process.pid;
-  h.connectHost(choice.entry.controlPath, { capacity: choice.entry.ringCapacity, sameProcess }).then(
-    (end) => {
-      if (ring.destroyed) {
-        end.close();
-        return;
-      }
-      debug(`connect ${where} -> ring (${end.platform} channel, server pid ${choice.entry.pid})`);
-      ring.attach(end);
-    },
-    (err: Error) => {
-      if (ring.destroyed) return;
-      debug(`connect ${where} -> tcp (ring set-up failed: ${err.message})`);
-      ring.fallBackTo(plainTcp(options));
-    },
-  );
-  return { ring, view };
-}
-
-/** A TLSSocket over a RingSocket asks its (JS stream) handle for the addresses and gets nothing:
- *  net caches them in _peername/_sockname, so fill the cache with the TCP-level view. */
-export function tcpView(socket: net.Socket, view: { local: object; remote: object }): void {
-  Object.assign(socket, { _peername: view.remote, _sockname: view.local });
-}
+const kOriginalConnect = Symbol.for('xway.originalConnect');
 
 export function patchClient(): void {
-  const proto = net.Socket.prototype as unknown as { connect: typeof originalConnect };
-  originalConnect = proto.connect;
-  proto.connect = function (this: net.Socket, ...args: unknown[]) {
+  const proto = net.Socket.prototype as unknown as { connect: Connect };
+  const originalConnect = proto.connect;
+  const connect = function (this: net.Socket, ...args: unknown[]) {
     // net.connect() passes its already normalized arguments as one array.
     const normalized = Array.isArray(args[0]) ? (args[0] as unknown as Normalized) : normalizeArgs(args);
     const [options, cb] = normalized;
-    const choice = this.destroyed || this.connecting ? null : choose(options, this);
-    if (!choice) return originalConnect.apply(this, args);
-    if (cb) this.once('connect', cb);
-    const { ring, view } = openRing(choice, options);
-    rideRing(this, ring, view);
+    const self = this as net.Socket & { _handle?: unknown };
+    // A socket with a handle already (a TLSSocket that tls.connect() connects itself, one made from
+    // a descriptor), or one connecting or destroyed: net's business.
+    if (self._handle || this.connecting || this.destroyed || !ringPossible(options)) return originalConnect.apply(this, args);
+    const h = heavy();
+    if (!h.connectInPlace(this, options, cb, h.planConnection(options))) return originalConnect.apply(this, args);
     return this;
-  };
+  } as Connect & { [kOriginalConnect]?: Connect };
+  connect[kOriginalConnect] = originalConnect;
+  proto.connect = connect;
 
   const tlsConnect = tls.connect as (...args: unknown[]) => tls.TLSSocket;
   (tls as { connect: unknown }).connect = function (...args: unknown[]) {
@@ -125,15 +45,17 @@ export function patchClient(): void {
     const [options, cb] = normalizeArgs(args);
     if (args[1] !== null && typeof args[1] === 'object') Object.assign(options, args[1]);
     else if (args[2] !== null && typeof args[2] === 'object') Object.assign(options, args[2]);
-    const choice = options.socket ? null : choose(options, null);
-    if (!choice) return tlsConnect.apply(tls, args);
-    const { ring, view } = openRing(choice, options);
+    if (options.socket || !ringPossible(options)) return tlsConnect.apply(tls, args);
+    const h = heavy();
+    const plan = h.planConnection(options);
+    if (plan.kind === 'tcp') return tlsConnect.apply(tls, args);
     // The TLSSocket copies its allowHalfOpen from the socket it wraps; after that the ring must
     // not end its direction by itself on the server's FIN: the TLSSocket decides (as over TCP).
-    ring.allowHalfOpen = !!options.allowHalfOpen;
+    const ring = new h.RingSocket({ allowHalfOpen: !!options.allowHalfOpen });
+    h.connectInPlace(ring, options, null, plan);
     const socket = tlsConnect.call(tls, { ...options, socket: ring }, cb ?? undefined);
     ring.allowHalfOpen = true;
-    tcpView(socket, view);
+    ring.once('connect', () => h.tcpView(socket, ring));
     if (options.timeout) socket.setTimeout(options.timeout); // tls only applies it to sockets it connects
     return socket;
   };

@@ -1,10 +1,12 @@
 // Synchronous, on-demand loading of heavy.ts (require() of an ES module: Node >= 20.19), so that
 // `node --import xway/register` costs little at start-up and connect()/listen() can still decide
 // synchronously.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import net from 'node:net';
+import { isLocalHost } from '../switch/policy.js';
 
 type Heavy = typeof import('./heavy.js');
-type Switch = typeof import('./switch.js');
 const require = createRequire(import.meta.url);
 let loaded: Heavy | undefined;
 
@@ -12,10 +14,14 @@ export function heavy(): Heavy {
   return (loaded ??= require('./heavy.js') as Heavy);
 }
 
-let switchLoaded: Switch | undefined;
+let xenDevices: boolean | undefined;
 
-/** The registry and the policy: needed at the first TCP connect (reading the registry pulls in
- *  node:crypto, which alone costs more start-up time than the rest of the preload). */
-export function switchModules(): Switch {
-  return (switchLoaded ??= require('./switch.js') as Switch);
+/** A cheap first look, before anything heavy is loaded: could a connect to `options` ride a ring
+ *  at all? Only to this machine's own names and addresses, or (where Xen's devices exist) to an
+ *  IP address another domain may have. */
+export function ringPossible(options: { path?: unknown; host?: string }): boolean {
+  if (options.path != null) return false;
+  const host = options.host || 'localhost';
+  if (isLocalHost(host)) return true;
+  return net.isIP(host) !== 0 && (xenDevices ??= fs.existsSync('/dev/xen/evtchn'));
 }

@@ -71,25 +71,36 @@ export class Channel {
     return tx.wakeConsumer || rx.wakeProducer;
   }
 
-  /** This side closes: unless both directions ended cleanly, the channel is reset. Returns
-   *  whether the peer must be woken to see it. */
-  resetUnlessEnded(): boolean {
-    // Already reset (by the peer, say, after our FIN: data after close): nothing is left to end,
-    // and rx.ended would throw the reset at whoever is closing.
-    if (this.tx.isReset || this.rx.isReset) return false;
-    if (this.tx.finished && this.rx.ended) return false;
-    return this.abort();
+  /**
+   * This side closes the connection, as close() closes a TCP socket: bytes it never read still
+   * waiting in rx make it a reset (RST); otherwise end of stream (FIN) follows what it wrote, and
+   * rx is marked closed, so that data the peer sends from now on is answered with a reset.
+   * Returns whether the peer must be woken to see it.
+   */
+  close(): boolean {
+    if (this.tx.isReset || this.rx.isReset) return false; // reset already: nothing left to say
+    if (this.rx.unread > 0) return this.abort();
+    let wake = this.tx.finished ? false : this.tx.end();
+    wake = this.rx.closeConsumer() || wake;
+    // Data that arrived between the check and the mark is data after close: reset, as TCP does.
+    if (this.rx.unread > 0) return this.abort() || wake;
+    return wake;
   }
 
-  /** The peer is gone (its thread or process, or the link to it). After an orderly end of its
-   *  stream what it sent stays readable and only our direction is reset (nobody will read it);
-   *  otherwise the whole channel is. Returns true when the loss was not orderly. */
-  resetAfterPeerLoss(orderly: boolean): boolean {
-    if (orderly && this.rx.finished) {
-      if (!this.tx.finished) this.tx.abort();
-      return false;
+  /**
+   * The peer is gone (its process, thread or domain, or the link to it) without having closed:
+   * what its kernel would have done when its descriptor was closed at its death, done on its
+   * behalf. Bytes we sent that it never read make a reset; otherwise its stream ends after what
+   * it wrote. Returns true when the peer had not closed (nor reset) before it went.
+   */
+  closeForPeer(): boolean {
+    if (this.tx.isReset || this.rx.isReset || this.tx.consumerClosed) return false;
+    if (this.tx.unread > 0) {
+      this.abort();
+    } else {
+      if (!this.rx.finished) this.rx.end();
+      this.tx.closeConsumer();
     }
-    this.abort();
     return true;
   }
 }

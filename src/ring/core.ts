@@ -3,7 +3,7 @@
 // or in processes that map the same pages — all see the same rings.
 
 import { CORE_WASM_BASE64 } from './wasm-bytes.generated.js';
-import { RingCorruptError, RingResetError, RingShutdownError, XwayError, XwayRangeError } from '../errors.js';
+import { RingClosedError, RingCorruptError, RingResetError, RingShutdownError, XwayError, XwayRangeError } from '../errors.js';
 
 /** The exports of assembly/index.ts. All arguments and results are 32-bit integers. */
 export interface CoreExports {
@@ -23,6 +23,7 @@ export interface CoreExports {
   ringRead(ring: number, cap: number, dst: number, len: number): number;
   ringPrepareWaitData(ring: number, cap: number): number;
   ringCancelWaitData(ring: number, cap: number): number;
+  ringCloseConsumer(ring: number, cap: number): number;
   ringAbort(ring: number, cap: number): number;
   channelSize(capA: number, capB: number): number;
   channelRingA(base: number): number;
@@ -37,6 +38,7 @@ export const E_HEADER = -2;
 export const E_INDEX = -3;
 export const E_SHUTDOWN = -4;
 export const E_RESET = -5;
+export const E_CLOSED = -6;
 export const READY = 0;
 export const WAIT = 1;
 
@@ -83,6 +85,7 @@ export function check(status: number, what: string): number {
     case E_INDEX: throw new RingCorruptError(`${what}: impossible index in shared memory (tail - head exceeds capacity)`);
     case E_SHUTDOWN: throw new RingShutdownError(`${what}: write after end of stream`);
     case E_RESET: throw new RingResetError(`${what}: ring was reset`);
+    case E_CLOSED: throw new RingClosedError(`${what}: the consumer closed the ring`);
     default: throw new XwayError('ERR_XWAY_CORE', `${what}: unknown core status ${status}`);
   }
 }

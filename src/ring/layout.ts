@@ -33,6 +33,7 @@ export const R = {
 
 export const FLAG_FIN = 1;
 export const FLAG_RST = 2;
+export const FLAG_CLOSED = 4;
 
 /** Bytes one ring of `capacity` occupies (header + data). */
 export function ringByteLength(capacity: number): number {

@@ -7,7 +7,7 @@
 // threads, an event channel between processes).
 
 import { check, coreFor, READY, type CoreExports } from './core.js';
-import { FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
+import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
 import { XwayRangeError } from '../errors.js';
 import { readRingStats, type RingStats } from './stats.js';
 import { sharedBuffer } from './memory.js';
@@ -220,6 +220,14 @@ export class Ring {
     return r >>> 1;
   }
 
+  /** The consumer closes: it will read nothing more, and the producer's next write fails with
+   *  RingClosedError (TCP's close() of the receiving side). Returns whether the producer must be
+   *  woken to find out. */
+  closeConsumer(): boolean {
+    this.peerNeedsWake = check(this.#core.ringCloseConsumer(this.offset, this.capacity), 'Ring.closeConsumer') === 1;
+    return this.peerNeedsWake;
+  }
+
   /** Announces that the consumer is about to wait for data. Returns true if it must now wait,
    *  false if data, end of stream or a reset is already there. */
   prepareWaitData(): boolean {
@@ -232,8 +240,9 @@ export class Ring {
 
   // ---- either side ---------------------------------------------------------------------------
 
-  /** Resets the ring (RST): both sides' next calls fail with ECONNRESET. Says which side, if
-   *  any, was waiting and must be woken. */
+  /** Resets the ring (RST): the producer's next call fails with ECONNRESET; the consumer drains
+   *  what was published before, then fails too (or reads end of stream, after a FIN). Says which
+   *  side, if any, was waiting and must be woken. */
   abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
     const wake = check(this.#core.ringAbort(this.offset, this.capacity), 'Ring.abort');
     return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
@@ -247,6 +256,17 @@ export class Ring {
   /** End of stream and every byte read. */
   get ended(): boolean {
     return this.finished && this.peek(1) === 0;
+  }
+
+  /** Bytes published and not yet read, without throwing on a reset (0 when the ring is broken). */
+  get unread(): number {
+    const n = this.#core.ringPeek(this.offset, this.capacity, this.capacity);
+    return n > 0 ? n : 0;
+  }
+
+  /** The consumer has closed (see closeConsumer). */
+  get consumerClosed(): boolean {
+    return (this.#flags() & FLAG_CLOSED) !== 0;
   }
 
   /** The ring was reset by either side. */

@@ -2,7 +2,7 @@
 // store, so watching a ring cannot disturb its peers. Values come from shared memory and are
 // reported as found; `consistent` says whether they describe a possible ring.
 
-import { FLAG_FIN, FLAG_RST, R, RING_MAGIC, isValidCapacity } from './layout.js';
+import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RING_MAGIC, isValidCapacity } from './layout.js';
 
 export interface RingStats {
   capacity: number;
@@ -14,6 +14,8 @@ export interface RingStats {
   used: number;
   finished: boolean;
   reset: boolean;
+  /** The consumer closed its end (it reads nothing more). */
+  consumerClosed: boolean;
   consumerWaiting: boolean;
   /** Free bytes the producer is waiting for, 0 if it is not waiting. */
   producerWantsSpace: number;
@@ -41,6 +43,7 @@ export function readRingStats(buffer: SharedArrayBuffer, offset: number): RingSt
     capacity, head, tail, used,
     finished: (flags & FLAG_FIN) !== 0,
     reset: (flags & FLAG_RST) !== 0,
+    consumerClosed: (flags & FLAG_CLOSED) !== 0,
     consumerWaiting: u32(R.DATA_WAITING) !== 0,
     producerWantsSpace: u32(R.SPACE_WANTED),
     bytesIn: u64(R.BYTES_IN),

@@ -1,20 +1,29 @@
-// xway.connect / createConnection: the XWAY switch for one connection. With the same overloads as
-// net.connect, it takes a ring when the host is this machine and the registry has a live endpoint
-// for the port, and plain TCP otherwise — or, when ring set-up fails for any reason, TCP after all
-// (unless transport is 'force', which fails with a clear error instead). Nothing is ever sent
-// into a TCP stream to decide this.
+// The XWAY switch for one connection. `xway.connect` / `createConnection` (net.connect's overloads)
+// and the xway/register preload (net.Socket.prototype.connect) both come here: when the target is
+// this machine (or a Xen domain of it) and an xway endpoint serves it, the socket rides a ring;
+// otherwise — and whenever ring set-up fails — it is plain TCP, made by net itself. Nothing is
+// ever sent into a TCP stream to decide this.
+//
+// A ring connect goes through the steps a TCP connect shows a program: the host name lookup (with
+// net's 'lookup' events and options), 'connectionAttempt', then 'connect' — so a program sees the
+// same events, addresses and errors whichever transport carries it.
 
+import dns from 'node:dns';
 import net from 'node:net';
+import os from 'node:os';
 import { connectHost } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
 import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
-import { isLocalHost, servesHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
+import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
-import { RingSocket, type RingSocketOptions } from './ring-socket.js';
 import type { ChannelEnd } from '../platform/types.js';
+import { RingSocket } from './ring-socket.js';
+import { clientView, routeTo, servesHost, type Route } from './identity.js';
+import { fallBackToTcp } from './fallback.js';
 import { markTcp } from './tcp.js';
+import { debug, debugOn, hostPort } from '../switch/debug.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
   /** 'off': TCP only; 'auto' (default, or XWAY): ring when possible; 'force': ring or an error. */
@@ -26,17 +35,10 @@ export interface XwayConnectOptions extends net.TcpNetConnectOpts {
 export type XwayConnection = net.Socket | RingSocket;
 
 type Listener = () => void;
+type Normalized = [XwayConnectOptions & net.IpcNetConnectOpts & { onread?: unknown }, Listener | null];
 
-/** net.connect's overloads: (port[, host][, listener]), (options[, listener]), (path[, listener]). */
-function normalize(args: unknown[]): [XwayConnectOptions | net.IpcNetConnectOpts, Listener | undefined] {
-  const last = args[args.length - 1];
-  const listener = typeof last === 'function' ? (last as Listener) : undefined;
-  const [first, second] = args;
-  if (first !== null && typeof first === 'object') return [first as XwayConnectOptions, listener];
-  if (typeof first === 'string' && !/^\d+$/.test(first)) return [{ path: first }, listener];
-  return [{ port: Number(first), host: typeof second === 'string' ? second : undefined }, listener];
-}
-
+/** net's own argument normalisation, so every overload means what it means to net. */
+export const normalizeArgs = (net as unknown as { _normalizeArgs(args: unknown[]): Normalized })._normalizeArgs;
 
 export class NoRingError extends XwayError {
   constructor(message: string) {
@@ -44,103 +46,214 @@ export class NoRingError extends XwayError {
   }
 }
 
-export function connect(...args: unknown[]): XwayConnection {
-  const [options, listener] = normalize(args);
-  if ('path' in options && options.path !== undefined) return markTcp(net.connect(options, listener));
-  const tcpOptions = options as XwayConnectOptions;
-  const policy = transportPolicy(tcpOptions.transport);
-  const host = tcpOptions.host ?? 'localhost';
-  const port = tcpOptions.port;
+/** Where a ring connection would go: a host endpoint, or a Xen domain's. */
+type Plan =
+  | { kind: 'host'; entry: RegistryEntry; host: string; port: number }
+  | { kind: 'xen'; domid: number; host: string; port: number }
+  | { kind: 'tcp'; why: string };
 
-  let why: string | null = null;
-  if (policy === 'off') why = 'transport is off';
-  else if (!isLocalHost(host)) {
-    // Another Xen domain of this machine, if the administrator recorded the address for one.
+/** Decides synchronously, from the registry, whether a connect to `options` may ride a ring. */
+export function planConnection(options: Normalized[0]): Plan {
+  const tcp = (why: string): Plan => ({ kind: 'tcp', why });
+  if (options.path != null) return tcp('a Unix socket');
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return tcp('no valid port'); // net reports the error
+  if (options.localAddress != null || options.localPort != null) return tcp('localAddress/localPort asked for');
+  if (options.onread != null) return tcp('the onread option');
+  const host = options.host || 'localhost';
+  if (!isLocalHost(host)) {
+    // Another Xen domain of this machine, if the administrator recorded its address.
     const xen = xenEndpointFor(host, port);
-    if (xen) return connectOverXen(xen, tcpOptions, policy, listener);
-    why = `${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}`;
-  } else why = hostUnavailableReason();
-  let entry: RegistryEntry | null = null;
-  if (why === null) {
-    try {
-      entry = lookupEndpoint(port);
-      if (!entry) why = `no xway endpoint is registered for port ${port}`;
-      else if (!servesHost(entry.host, host)) {
-        why = `the endpoint for port ${port} listens on ${entry.host}, not ${host}`;
-        entry = null;
-      }
-    } catch (err) {
-      why = (err as Error).message; // an unusable registry: TCP still works
-    }
+    if (xen !== null) return { kind: 'xen', domid: xen, host, port };
+    return tcp(`${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}`);
   }
-
-  if (!entry) {
-    if (policy !== 'force') return markTcp(net.connect(tcpOptions, listener));
-    const socket = RingSocket.connecting({});
-    process.nextTick(() => socket.destroy(new NoRingError(`xway transport forced, but ${why}`)));
-    return socket;
+  const unavailable = hostUnavailableReason();
+  if (unavailable !== null) return tcp(unavailable);
+  let entry: RegistryEntry | null;
+  try {
+    entry = lookupEndpoint(port);
+  } catch (err) {
+    return tcp((err as Error).message); // an unusable registry: TCP still works
   }
-
-  const family = net.isIPv6(host) ? 'IPv6' : 'IPv4';
-  const view = {
-    remote: { address: net.isIP(host) ? host : family === 'IPv6' ? '::1' : '127.0.0.1', port, family },
-    local: { address: family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family },
-  };
-  // A server in this very process (another worker thread, or this one) gets a thread channel:
-  // one shared memory and Atomics, no descriptor or system call on the data path.
-  const sameProcess = entry.pid === process.pid;
-  const capacity = tcpOptions.ringCapacity ?? entry.ringCapacity;
-  return ringConnection(tcpOptions, policy, listener, view, 'ring set-up', () => connectHost(entry.controlPath, { capacity, sameProcess }));
+  if (!entry) return tcp(`no xway endpoint is registered for port ${port}`);
+  if (net.isIP(host) && !servesHost(entry.host, host)) return tcp(`the endpoint for port ${port} listens on ${entry.host}, not ${host}`);
+  return { kind: 'host', entry, host, port };
 }
 
-/** A RingSocket, connecting while `setUp()` makes its channel end: net's listener, timeout and
- *  AbortSignal apply as to a TCP connect; when set-up fails, TCP after all (or, forced, an error). */
-function ringConnection(
-  options: XwayConnectOptions, policy: TransportPolicy, listener: Listener | undefined,
-  view: Pick<RingSocketOptions, 'local' | 'remote'>, what: string, setUp: () => Promise<ChannelEnd>,
-): RingSocket {
-  const socket = RingSocket.connecting({ allowHalfOpen: options.allowHalfOpen, ...view });
-  if (listener) socket.once('connect', listener);
-  if (options.timeout) socket.setTimeout(options.timeout);
-  const signal = (options as { signal?: AbortSignal }).signal;
-  if (signal) {
-    if (signal.aborted) process.nextTick(() => socket.destroy(abortError(signal)));
-    else signal.addEventListener('abort', () => socket.destroy(abortError(signal)), { once: true });
+/** xway.connect: net.connect's overloads, ring or TCP. */
+export function connect(...args: unknown[]): XwayConnection {
+  const normalized = normalizeArgs(args);
+  const [options, listener] = normalized;
+  const policy = transportPolicy(options.transport);
+  const plan = policy === 'off' ? ({ kind: 'tcp', why: 'transport is off' } as const) : planConnection(options);
+  if (plan.kind === 'tcp') {
+    if (debugOn) debug(`connect ${hostPort(options.host || 'localhost', options.port)} -> tcp (${plan.why})`);
+    if (policy !== 'force') return markTcp(net.connect(withoutXwayOptions(options), listener ?? undefined));
+    const socket = new RingSocket(options);
+    process.nextTick(() => socket.destroy(new NoRingError(`xway transport forced, but ${plan.why}`)));
+    return socket;
   }
-  setUp().then(
-    (end) => {
-      if (socket.destroyed) end.close();
-      else socket.attach(end);
-    },
-    (err: Error) => {
-      if (socket.destroyed) return;
-      if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ${what} failed: ${err.message}`));
-      else socket.fallBackTo(markTcp(net.connect({ ...options, transport: undefined } as net.TcpNetConnectOpts)));
-    },
-  );
+  const socket = new RingSocket(options);
+  if (options.timeout) socket.setTimeout(options.timeout);
+  startRing(socket, options, listener, plan, policy);
   return socket;
 }
 
-/** The Xen domain and endpoint serving `host`:`port`, or null (no Xen, no record, no endpoint). */
-function xenEndpointFor(host: string, port: number): { domid: number } | null {
+/**
+ * For the preload: `socket` — a net.Socket the program made (of no subclass) or a fresh RingSocket,
+ * not yet connecting — rides a ring when `plan` allows; returns false when it must be connected
+ * over TCP instead (by the caller, with net's own connect).
+ */
+export function connectInPlace(socket: net.Socket, options: Normalized[0], listener: Listener | null, plan: Plan): boolean {
+  if (plan.kind === 'tcp') {
+    if (debugOn) debug(`connect ${hostPort(options.host || 'localhost', options.port)} -> tcp (${plan.why})`);
+    return false;
+  }
+  const proto = Object.getPrototypeOf(socket);
+  if (proto !== net.Socket.prototype && proto !== RingSocket.prototype) return false;
+  const ring = socket instanceof RingSocket ? socket : RingSocket.adopt(socket);
+  startRing(ring, options, listener, plan, 'auto');
+  return true;
+}
+
+/** Runs a ring connect on `socket` the way net runs a TCP connect. */
+function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Listener | null, plan: Exclude<Plan, { kind: 'tcp' }>, policy: TransportPolicy): void {
+  if (listener) socket.once('connect', listener);
+  socket.beginSetUp();
+  const where = debugOn ? hostPort(plan.host, plan.port) : '';
+  const tcp = (lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves') => {
+    debug(`connect ${where} -> tcp (${why})`);
+    if (policy === 'force') socket.destroy(new NoRingError('xway transport forced, but no ring reaches the address the host name resolves to'));
+    else fallBackToTcp(socket, lookup ? { ...withoutXwayOptions(options), lookup } : withoutXwayOptions(options));
+  };
+  const attempt = (address: string, family: number) => {
+    if (!socket.connecting) return; // destroyed meanwhile
+    socket.emit('connectionAttempt', address, plan.port, family);
+    const route = plan.kind === 'xen' ? xenRoute(address) : routeTo(address);
+    const setUp: () => Promise<ChannelEnd> = plan.kind === 'xen'
+      ? () => connectXen(plan.domid, plan.port, { capacity: options.ringCapacity, route })
+      : () => connectHost(plan.entry.controlPath, {
+        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid, route,
+      });
+    let started: Promise<ChannelEnd>;
+    try {
+      started = setUp();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    started.then(
+      (end) => {
+        if (!socket.connecting || socket.destroyed) {
+          end.close();
+          return;
+        }
+        debug(`connect ${where} -> ring (${end.platform} channel, server ${plan.kind === 'xen' ? `domain ${plan.domid}` : `pid ${plan.entry.pid}`})`);
+        socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
+      },
+      (err: Error) => {
+        if (socket.destroyed || !socket.connecting) return;
+        if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
+        else tcp(undefined, `ring set-up failed: ${err.message}`);
+      },
+    );
+  };
+
+  const host = plan.host;
+  const family = net.isIP(host);
+  if (family !== 0) {
+    process.nextTick(attempt, host, family); // net too connects an IP literal on the next tick
+    return;
+  }
+  if (plan.kind !== 'host') return tcp();
+  resolveLikeNet(socket, options, host, (result) => {
+    if (!socket.connecting) return;
+    if (result.error || !servesHost(plan.entry.host, result.addresses[0].address)) {
+      tcp(result.replay); // net looks it up again (from our answer) and reports what it reports
+      return;
+    }
+    result.announce();
+    const first = result.addresses[0];
+    attempt(first.address, first.family);
+  });
+}
+
+interface Resolved {
+  error: NodeJS.ErrnoException | null;
+  /** The addresses in the order net would try them. */
+  addresses: dns.LookupAddress[];
+  /** Emits the 'lookup' events net emits for this answer. */
+  announce(): void;
+  /** A lookup function that gives net this same answer. */
+  replay: NonNullable<XwayConnectOptions['lookup']>;
+}
+
+/** Looks `host` up as net's lookupAndConnect does (same lookup function, family, hints and
+ *  happy-eyeballs ordering), for a ring connect that must reach the address TCP would. */
+function resolveLikeNet(socket: net.Socket, options: XwayConnectOptions, host: string, done: (r: Resolved) => void): void {
+  const familyOption = options.family === 4 || options.family === 6 ? options.family : 0;
+  const dnsopts: dns.LookupOptions = { family: familyOption, hints: options.hints || 0 };
+  if (familyOption === 0 && dnsopts.hints === 0) dnsopts.hints = dns.ADDRCONFIG;
+  const autoSelect = familyOption === 0 && (options.autoSelectFamily ?? net.getDefaultAutoSelectFamily());
+  const lookup = (options.lookup ?? dns.lookup) as (h: string, o: dns.LookupOptions, cb: (...a: unknown[]) => void) => void;
+  (socket as unknown as { _host: string })._host = host;
+  lookup(host, { ...dnsopts, all: autoSelect }, (err: unknown, a: unknown, f: unknown) => {
+    const error = (err as NodeJS.ErrnoException | null) ?? null;
+    const raw: dns.LookupAddress[] = error ? [] : autoSelect ? (a as dns.LookupAddress[]) : [{ address: a as string, family: f as number }];
+    const valid = raw.filter((x) => net.isIP(x.address) && (x.family === 4 || x.family === 6));
+    // net alternates families, starting with the first address's.
+    const first = valid[0]?.family;
+    const same = valid.filter((x) => x.family === first), other = valid.filter((x) => x.family !== first);
+    const ordered: dns.LookupAddress[] = [];
+    for (let i = 0; i < Math.max(same.length, other.length); i++) {
+      if (same[i]) ordered.push(same[i]);
+      if (other[i]) ordered.push(other[i]);
+    }
+    const replay = ((_h: string, o: dns.LookupOptions, cb: (...args: unknown[]) => void) => {
+      process.nextTick(() => (o.all ? cb(error, raw) : cb(error, raw[0]?.address, raw[0]?.family)));
+    }) as unknown as Resolved['replay'];
+    done({
+      error: error ?? (ordered.length === 0 ? Object.assign(new Error('no usable address'), { code: 'ENOTFOUND' }) : null),
+      addresses: ordered,
+      replay,
+      announce() {
+        for (const x of raw) socket.emit('lookup', null, x.address, x.family, host);
+        if (ordered.length > 1) (socket as unknown as { autoSelectFamilyAttemptedAddresses: string[] }).autoSelectFamilyAttemptedAddresses = [`${ordered[0].address}:${options.port}`];
+      },
+    });
+  });
+}
+
+/** The route to another Xen domain's address: from this domain's address on the same network. */
+function xenRoute(target: string): Route {
+  return { target, source: sourceOnSubnetOf(target) ?? (net.isIPv6(target) ? '::' : '0.0.0.0') };
+}
+
+function sourceOnSubnetOf(target: string): string | null {
+  if (!net.isIPv4(target)) return null;
+  const toInt = (a: string) => a.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
+  const t = toInt(target);
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.family !== 'IPv4' || a.internal) continue;
+      const mask = toInt(a.netmask);
+      if (((toInt(a.address) & mask) >>> 0) === ((t & mask) >>> 0)) return a.address;
+    }
+  }
+  return null;
+}
+
+/** The Xen domain serving `host`:`port`, or null (no Xen, no record, no endpoint). */
+function xenEndpointFor(host: string, port: number): number | null {
   if (xenUnavailableReason() !== null || !net.isIP(host)) return null;
   try {
     const domid = xenPeerFor(host);
-    return domid !== null && lookupXenEndpoint(domid, port) ? { domid } : null;
+    return domid !== null && lookupXenEndpoint(domid, port) ? domid : null;
   } catch {
     return null; // an unreadable record: TCP still works
   }
 }
 
-function connectOverXen(xen: { domid: number }, options: XwayConnectOptions, policy: 'auto' | 'force', listener: Listener | undefined): RingSocket {
-  const family = net.isIPv6(options.host!) ? 'IPv6' : 'IPv4';
-  const view = {
-    remote: { address: options.host!, port: options.port, family },
-    local: { address: family === 'IPv6' ? '::' : '0.0.0.0', port: 0, family },
-  };
-  return ringConnection(options, policy, listener, view, 'Xen channel set-up', () => connectXen(xen.domid, options.port, { capacity: options.ringCapacity }));
-}
-
-function abortError(signal: AbortSignal): Error {
-  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { code: 'ABORT_ERR', name: 'AbortError' });
+function withoutXwayOptions(options: XwayConnectOptions): net.TcpNetConnectOpts {
+  const { transport: _transport, ringCapacity: _ringCapacity, ...rest } = options;
+  return rest;
 }

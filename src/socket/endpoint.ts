@@ -1,9 +1,11 @@
-// The ring side of a TCP listener, shared by XwayServer and the xway/register preload: once a
-// server listens on a TCP port, a host control socket for that port plus a registry entry that
-// points co-resident clients to it; and, for each channel set up there, the RingSocket that stands
-// in for the TCP connection (published for observers — xway stat — while it is open).
+// The ring side of a TCP listener, shared by XwayServer and the xway/register preload. Once a
+// net.Server listens on a TCP port, a host control socket for that port (and a Xen endpoint, where
+// Xen is there) plus a registry entry point co-resident clients to it; each channel set up there
+// becomes a RingSocket handed to the server exactly as net hands it an accepted TCP connection
+// (net's onconnection): counted in `_connections`, so maxConnections, 'drop', getConnections() and
+// close() — which waits for open connections — treat ring and TCP connections alike.
 
-import type net from 'node:net';
+import net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { listenHost, type HostListener } from '../platform/host/listen.js';
 import { HostChannelEnd } from '../platform/host/channel-end.js';
@@ -14,10 +16,14 @@ import { registerEndpoint, controlPathFor, type Registration } from '../switch/r
 import { RingSocket } from './ring-socket.js';
 import { listenXen, type XenListener } from '../platform/xen/listen.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
+import { debug, debugOn, hostPort } from '../switch/debug.js';
+import { EphemeralPorts, routeTo, serverView, servesHost, type ConnectionView, type Route } from './identity.js';
 
-/** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload:
- *  XwayServer's inner TCP server registers its endpoint itself. */
+/** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload. */
 export const kNoRegister: unique symbol = Symbol.for('xway.noRegister') as never;
+const kEndpoint = Symbol('xway.endpoint');
+const kUnref = Symbol('xway.unref');
+const kTlsView = Symbol('xway.tlsView');
 
 export interface RingEndpointOptions {
   /** Ring capacity clients use unless they ask for another (published in the entry). */
@@ -26,11 +32,20 @@ export interface RingEndpointOptions {
   maxRingCapacity?: number;
 }
 
-export interface RingEndpoint {
-  readonly controlPath: string;
+interface RingEndpoint {
   close(): void;
   ref(): void;
   unref(): void;
+}
+
+interface ServerInternals extends net.Server {
+  [kEndpoint]?: RingEndpoint | null;
+  [kUnref]?: boolean;
+  [kTlsView]?: boolean;
+  _connections: number;
+  allowHalfOpen?: boolean;
+  pauseOnConnect?: boolean;
+  highWaterMark?: number;
 }
 
 /** Why this process cannot serve rings at all (no host platform), or null. */
@@ -39,18 +54,24 @@ export function ringUnavailableReason(): string | null {
 }
 
 /**
- * Listens for ring clients of the TCP listener at `address` and registers the endpoint. Throws
- * (with nothing left open) when either step fails — the caller keeps serving TCP. `onChannel`
- * gets each established channel end.
+ * Opens `server`'s ring endpoint (call it when the server has started listening on a TCP port).
+ * Throws, with nothing left open, when it cannot be registered: the server then serves TCP only.
+ * Returns false when there is nothing to open (a pipe, or a server that stopped meanwhile).
  */
-export function openRingEndpoint(address: net.AddressInfo, options: RingEndpointOptions, onChannel: (end: ChannelEnd) => void): RingEndpoint {
+export function openRingEndpoint(server: net.Server, options: RingEndpointOptions = {}): boolean {
+  const s = server as ServerInternals;
+  const address = server.address();
+  if (!address || typeof address !== 'object' || s[kEndpoint] || !server.listening) return false;
+  const ports = new EphemeralPorts();
+  const admit = (route: Route) => admits(address, route);
+  const onChannel = (end: ChannelEnd) => acceptRing(s, end, address);
   const controlPath = controlPathFor(address.port);
-  let listener: HostListener | null = listenHost(controlPath, { maxCapacity: options.maxRingCapacity }, onChannel);
-  let registration: Registration | null;
+  const host: HostListener = listenHost(controlPath, { maxCapacity: options.maxRingCapacity, admit, ports }, onChannel);
+  let registration: Registration;
   try {
     registration = registerEndpoint({ port: address.port, host: address.address, controlPath, ringCapacity: options.ringCapacity });
   } catch (err) {
-    listener.close();
+    host.close();
     throw err;
   }
   // Clients in other Xen domains of this machine find the same server through XenStore. Where Xen
@@ -58,46 +79,119 @@ export function openRingEndpoint(address: net.AddressInfo, options: RingEndpoint
   let xen: XenListener | null = null;
   if (xenUnavailableReason() === null) {
     try {
-      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity }, onChannel);
+      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity, ports }, onChannel);
     } catch { /* no Xen endpoint: other domains use TCP */ }
   }
-  return {
-    controlPath,
+  s[kEndpoint] = {
     close() {
-      registration?.close();
-      registration = null;
-      listener?.close();
-      listener = null;
+      registration.close();
+      host.close();
       xen?.close();
-      xen = null;
     },
-    ref: () => { listener?.ref(); xen?.ref(); },
-    unref: () => { listener?.unref(); xen?.unref(); },
+    ref: () => { host.ref(); xen?.ref(); },
+    unref: () => { host.unref(); xen?.unref(); },
   };
+  if (s[kUnref]) s[kEndpoint]!.unref();
+  return true;
 }
 
-/** The TCP-level view of an accepted ring connection: the listener's address, and a loopback peer. */
-export function acceptedView(address: net.AddressInfo) {
+/** Withdraws the endpoint (server.close()); open ring connections stay until they close. */
+export function closeRingEndpoint(server: net.Server): void {
+  const s = server as ServerInternals;
+  const endpoint = s[kEndpoint];
+  s[kEndpoint] = null;
+  endpoint?.close();
+}
+
+/** server.ref() / unref() apply to the endpoint too (remembered for one opened later). */
+export function refRingEndpoint(server: net.Server, ref: boolean): void {
+  const s = server as ServerInternals;
+  s[kUnref] = !ref;
+  if (ref) s[kEndpoint]?.ref();
+  else s[kEndpoint]?.unref();
+}
+
+/** Whether a client's route reaches this listener as a TCP connection would (null) or why not. */
+function admits(address: net.AddressInfo, route: Route): string | null {
+  if (!servesHost(address.address, route.target)) return `this listener is bound to ${address.address}, not to ${route.target}`;
+  if (route.source !== routeTo(route.target).source) return `a connection to ${route.target} comes from ${routeTo(route.target).source}, not ${route.source}`;
+  return null;
+}
+
+function dropInfo(view: ConnectionView) {
   return {
-    local: { address: address.address, port: address.port, family: address.family },
-    remote: { address: address.family === 'IPv6' ? '::1' : '127.0.0.1', port: 0, family: address.family },
+    localAddress: view.local.address, localPort: view.local.port, localFamily: view.local.family,
+    remoteAddress: view.remote.address, remotePort: view.remote.port, remoteFamily: view.remote.family,
   };
 }
 
-/** The RingSocket for an accepted channel end; published for observers until it closes. */
-export function acceptRingSocket(end: ChannelEnd, address: net.AddressInfo, allowHalfOpen: boolean | undefined): RingSocket {
-  const socket = new RingSocket(end, { allowHalfOpen, ...acceptedView(address) });
+/** What net's onconnection does with an accepted handle, for a channel end. */
+function acceptRing(server: ServerInternals, end: ChannelEnd, address: net.AddressInfo): void {
+  const info = end.connection ?? { port: 0, route: routeTo(address.address) };
+  const view = serverView(address, info.route, info.port);
+  if (!server[kEndpoint]) {
+    end.close();
+    return;
+  }
+  const where = debugOn ? hostPort(address.address, address.port) : '';
+  if (server.maxConnections && server._connections >= server.maxConnections) {
+    server.emit('drop', dropInfo(view));
+    end.close();
+    debug(`accept ${where} <- ring dropped (maxConnections ${server.maxConnections})`);
+    return;
+  }
+  const socket = RingSocket.accepted(end, view, {
+    allowHalfOpen: server.allowHalfOpen,
+    pauseOnCreate: server.pauseOnConnect,
+    readableHighWaterMark: server.highWaterMark,
+    writableHighWaterMark: server.highWaterMark,
+  });
+  server._connections++;
+  Object.assign(socket, { server, _server: server });
+  publish(socket, end, address.port);
+  const isTls = typeof (server as unknown as { addContext?: unknown }).addContext === 'function';
+  if (isTls && !server[kTlsView]) {
+    // A tls.Server wraps the RingSocket in a TLSSocket, whose JS-stream handle knows no addresses:
+    // give it the TCP-level view before the program's 'secureConnection' listeners run.
+    server[kTlsView] = true;
+    server.prependListener('secureConnection', (tlsSocket: net.Socket & { _parent?: unknown }) => {
+      const parent = tlsSocket._parent;
+      if (parent instanceof RingSocket) tcpView(tlsSocket, parent);
+    });
+  }
+  if (debugOn) {
+    debug(`accept ${where} <- ring (${end.platform} channel, pid ${process.pid})`);
+    socket.once('close', () => debug(`close ${where} ring connection (pid ${process.pid}, ${socket.bytesRead} bytes in, ${socket.bytesWritten} bytes out)`));
+  }
+  server.emit('connection', socket);
+  // A tls.Server has wrapped the RingSocket in a TLSSocket by now, which copied its allowHalfOpen
+  // (the server's): from here the TLSSocket decides when this direction ends, as it does over a
+  // TCP handle. The ring below must not end it by itself on the client's FIN, or a response
+  // written after the request's end (https with Connection: close) would be lost.
+  if (isTls) socket.allowHalfOpen = true;
+}
+
+/** A TLSSocket over a RingSocket asks its (JS stream) handle for the addresses and gets nothing:
+ *  net caches them in _peername/_sockname, so fill the cache with the ring's view. */
+export function tcpView(tlsSocket: net.Socket, ring: net.Socket): void {
+  Object.assign(tlsSocket, {
+    _peername: { address: ring.remoteAddress, port: ring.remotePort, family: ring.remoteFamily },
+    _sockname: { address: ring.localAddress, port: ring.localPort, family: ring.localFamily },
+  });
+}
+
+/** Lists the connection for observers (xway stat) until it closes. */
+function publish(socket: RingSocket, end: ChannelEnd, port: number): void {
   const unpublish = end instanceof HostChannelEnd && end.segmentFd !== null
     ? publishChannel({
-      port: address.port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
+      port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
     : end instanceof XenChannelEnd
       ? publishCopiedChannel({
-        port: address.port, clientDomain: end.peer.domid,
+        port, clientDomain: end.peer.domid,
         read: () => [end.channel.rx.stats(), end.channel.tx.stats()], // the acceptor reads ring A
       })
       : null;
   if (unpublish) socket.once('close', unpublish);
-  return socket;
 }

@@ -1,199 +1,168 @@
-// RingSocket: a net.Socket-shaped Duplex carried by a channel end instead of a TCP connection.
-// The rings are the socket buffers: a write copies into the tx ring (as much as fits now, the
-// rest when the peer frees space), a read drains everything the rx ring holds in one go. When a
-// direction cannot progress, the socket announces the wait in the ring and sleeps until the
-// channel end wakes it — an idle connection costs nothing.
+// RingSocket: a net.Socket whose connection is a channel end instead of a TCP handle.
 //
-// This is the ring half of the socket layer (issue 4): the switch that picks ring or TCP, the
-// server, and the rest of the net surface build on it.
+// The rings are the kernel's socket buffers: a write copies into the tx ring (as much as fits now,
+// the rest when the peer frees space), a read drains what the rx ring holds. When a direction
+// cannot progress, the socket polls briefly (poll-policy.ts), then announces the wait in the ring
+// and sleeps until the channel end wakes it — an idle connection costs nothing.
+//
+// Everything a program can observe follows net.Socket over a loopback TCP connection: events and
+// their order, error codes, teardown (channel.ts: close() sends FIN, or RST when bytes were left
+// unread), addresses and ports (identity.ts), byte counts, bufferSize, pending, readyState,
+// timeouts. Where net.Socket's own code works without a handle (end, destroySoon, setTimeout,
+// setNoDelay, readyState, bytesWritten...) it runs unchanged; what net does with its handle is
+// done here with the channel end.
+//
+// The ring state lives in one symbol-keyed field rather than in private fields, so that a
+// net.Socket a program already holds can become a RingSocket in place (RingSocket.adopt: the
+// xway/register preload) and a RingSocket whose set-up failed can become a plain TCP socket again
+// (fallback.ts): one object, one stream, whichever transport carries it.
 
-import net, { type Socket } from 'node:net';
+import net from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
-import type { Ring } from '../ring/ring.js';
-import { XwayError } from '../errors.js';
+import { RingClosedError, XwayError } from '../errors.js';
+import { PollPolicy } from './poll-policy.js';
+import { readChunk } from './receive-pool.js';
+import type { ConnectionView, SocketAddress } from './identity.js';
 
-export interface RingSocketOptions {
-  allowHalfOpen?: boolean;
-  /** What address()/remoteAddress report: the TCP endpoint this connection stands in for. */
-  local?: { address: string; port: number; family: string };
-  remote?: { address: string; port: number; family: string };
+export interface RingSocketOptions extends net.SocketConstructorOpts {
+  /** An accepted connection starts paused (net.Server's pauseOnConnect). */
+  pauseOnCreate?: boolean;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
 }
+
+type Callback = (error?: Error | null) => void;
 
 interface PendingWrite {
   chunks: Buffer[];
   index: number;
   offset: number;
-  callback: (error?: Error | null) => void;
+  callback: Callback;
 }
 
-/** The error a net.Socket reports for the same event. */
-function connectionReset(syscall: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${syscall} ECONNRESET`), { code: 'ECONNRESET', errno: -104, syscall });
+/** The ring transport's part of a socket. */
+class RingState {
+  end: ChannelEnd | null = null;
+  view: ConnectionView | null = null;
+  /** A set-up is under way (the socket has, in TCP terms, a handle). */
+  settingUp = false;
+  pending: PendingWrite | null = null;
+  /** end() before the channel existed: FIN once it does. */
+  pendingFinal: Callback | null = null;
+  readWanted = false;
+  bytesRead = 0;
+  bytesDispatched = 0;
+  unrefd = false;
+  readonly poll = new PollPolicy();
+  pollScheduled = false;
 }
 
-/**
- * Adaptive polling, after KVM's halt-polling: before a direction that cannot progress goes to
- * sleep (announce the wait, then be woken through the platform: an event-channel notification
- * between processes), the socket first polls the ring for up to its poll budget, one check per
- * event-loop turn (setImmediate, so other sockets and timers still run). A peer that answers within
- * the budget is met without a wake-up on either side, which is what makes request/response fast:
- * no announcement, so no notification, so no system call. The budget grows while waits turn out
- * short and shrinks to nothing when polls expire unanswered, so an idle or slow peer costs one
- * short poll and then no CPU at all.
- */
-const POLL_MIN_MS = 0.01;
-const POLL_MAX_MS = 0.2;
-const POLL_START_MS = 0.05;
-/** A gap this long between two polls means this process is competing for a CPU (perhaps with
- *  its own peer): polling on would only delay the peer, so the socket sleeps instead. */
-const POLL_STARVED_MS = 0.05;
-/** At most 2^6 = 64 short sleeps between attempts to poll again. */
-const POLL_MAX_MISSES = 6;
+const kState = Symbol('xway.ringSocket');
+/** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
+const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
-/** Reads are copied into slabs of this size, handed out as views (like Node's Buffer pool, but
- *  for large chunks too); a new slab starts when less than READ_SLAB_MIN_ROOM is left. One slab
- *  serves every socket of the thread, so idle connections hold none, and a slab lives only as
- *  long as some chunk cut from it does. */
-const READ_SLAB = 512 * 1024;
-const READ_SLAB_MIN_ROOM = 64 * 1024;
-const slab = { buffer: null as Buffer | null, used: 0 };
-
-/** How long a destroyed socket whose end of stream is sent waits for the peer's (Linux's
- *  tcp_fin_timeout is the same 60 s). */
-const LINGER_MS = 60_000;
-
-/**
- * Closes `end` the way close() after FIN closes a TCP socket. Closing the channel end now would
- * reset it (the peer has not ended its side), and a reset discards what the peer has not read
- * yet: destroySoon(), and so an http response with `Connection: close`, would lose its tail.
- * So the end stays open, unref'd, until the peer ends too (a clean close), is gone, or sends
- * more data (then it is reset, as TCP answers data after close with an RST), or LINGER_MS.
- */
-function linger(end: ChannelEnd): void {
-  end.unref();
-  const rx = end.channel.rx;
-  const close = () => {
-    clearTimeout(timer);
-    end.onwake = null;
-    end.onpeergone = null;
-    end.close();
-  };
-  const timer = setTimeout(close, LINGER_MS);
-  timer.unref();
-  const check = () => {
-    try {
-      for (;;) {
-        if (rx.isReset || rx.ended || rx.readable > 0) return close(); // clean close, or a reset for new data
-        if (rx.prepareWaitData()) return end.armWake();
-      }
-    } catch {
-      close(); // the channel was reset
-    }
-  };
-  end.onwake = check;
-  end.onpeergone = close;
-  check();
+/** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
+function errnoError(code: 'ECONNRESET' | 'EPIPE', syscall: string): NodeJS.ErrnoException {
+  const errno = code === 'ECONNRESET' ? -104 : -32;
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
 function toBuffer(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
 }
 
-function brokenPipe(syscall: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${syscall} EPIPE`), { code: 'EPIPE', errno: -32, syscall });
+function socketClosed(): Error {
+  return Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' });
 }
 
-/**
- * A net.Socket (so `instanceof net.Socket` holds and every net method exists) that has no libuv
- * handle: each method that net implements on the handle is implemented here on the channel end.
- * Libraries that look for `socket._handle` (tls, http2) find none and wrap the socket as a JS
- * stream, which is what they do for any Duplex.
- */
+interface NetInternals {
+  connecting: boolean;
+  readableFlowing: boolean | null;
+  _server?: { _connections: number; _emitCloseIfDrained?: () => void } | null;
+  _peername?: SocketAddress | null;
+  _sockname?: SocketAddress | null;
+  _pendingData: unknown;
+  _pendingEncoding: string;
+  _unrefTimer(): void;
+  [key: symbol]: unknown;
+}
+
 export class RingSocket extends net.Socket {
-  /** null while connecting (writes and reads wait for the channel). */
-  #end: ChannelEnd | null = null;
-  /** After a failed ring set-up: the TCP socket that carries this connection instead. */
-  #tcp: Socket | null = null;
-  #connecting = false;
-  #finalCallback: ((error?: Error | null) => void) | null = null;
-  #pending: PendingWrite | null = null;
-  #readWanted = false;
-  #bytesRead = 0;
-  #bytesWritten = 0;
-  #timeoutMs = 0;
-  #timer: NodeJS.Timeout | null = null;
-  /** Poll budget (ms), the current poll's deadline (0: not polling), and when the last sleep began. */
-  #pollBudget = POLL_START_MS;
-  #pollDeadline = 0;
-  #polledAt = 0;
-  /** Polls that expired in a row, and short sleeps still to pass before polling again: each
-   *  miss in a row doubles the pause, so polling that cannot pay (no CPU for the peer while we
-   *  poll) fades out instead of costing every transaction. */
-  #pollMisses = 0;
-  #pollPause = 0;
-  #pollExpired = false;
-  #sleptAt = 0;
-  readonly #local?: RingSocketOptions['local'];
-  readonly #remote?: RingSocketOptions['remote'];
+  declare [kState]: RingState;
 
-  constructor(end: ChannelEnd | null, options: RingSocketOptions = {}) {
-    // emitClose is off because net.Socket's 'close' carries hadError and a Duplex's carries
-    // nothing: _destroy emits it instead (after any 'error', as net does).
-    // net.Socket makes the Duplex with emitClose off (its 'close' carries hadError: _destroy emits
-    // it, after any 'error', as net does) and decodeStrings off (so _write takes strings too).
-    super({ allowHalfOpen: options.allowHalfOpen ?? false });
-    this.#local = options.local;
-    this.#remote = options.remote;
-    if (end) this.#bind(end);
-    else this.#connecting = true;
+  constructor(options: RingSocketOptions = {}) {
+    super(options);
+    this[kState] ??= new RingState(); // net's constructor may already have destroyed it (an aborted signal)
   }
 
-  /** A socket whose channel is still being set up: attach() or fallBackTo() completes it. */
-  static connecting(options: RingSocketOptions = {}): RingSocket {
-    return new RingSocket(null, options);
+  /** Makes `socket` — a net.Socket not yet connected, of no subclass — a RingSocket in place. */
+  static adopt(socket: net.Socket): RingSocket {
+    Object.setPrototypeOf(socket, RingSocket.prototype);
+    const ring = socket as RingSocket;
+    ring[kState] = new RingState();
+    return ring;
   }
 
-  #bind(end: ChannelEnd): void {
-    this.#end = end;
-    end.onwake = () => this.#wake();
-    end.onpeergone = () => this.destroy(connectionReset('read'));
+  /** A connected RingSocket over a channel end made by hand (createThreadChannel, connectHost…):
+   *  it has no TCP addresses, since no listener gave it any. */
+  static over(end: ChannelEnd, options: RingSocketOptions = {}): RingSocket {
+    return RingSocket.accepted(end, null, options);
   }
 
-  /** Completes a connecting socket with its channel; buffered writes and reads proceed. */
-  attach(end: ChannelEnd): void {
-    this.#bind(end);
-    this.#connected();
-    this.#wake();
-    if (this.#finalCallback) this._final(this.#finalCallback);
+  /** A RingSocket for an accepted channel end, connected at once (as net wraps an accepted handle). */
+  static accepted(end: ChannelEnd, view: ConnectionView | null, options: RingSocketOptions = {}): RingSocket {
+    const socket = new RingSocket(options);
+    bind(socket, end, view);
+    if (options.pauseOnCreate) internals(socket).readableFlowing = false;
+    else socket.read(0); // start draining into the readable buffer, as net starts reading a handle
+    return socket;
   }
 
-  /** Completes a connecting socket with a TCP connection instead (ring set-up failed). */
-  fallBackTo(tcp: Socket): void {
-    this.#tcp = tcp;
-    tcp.on('connect', () => this.#connected());
-    tcp.on('data', (data: Buffer) => {
-      this.#bytesRead += data.length;
-      this.#touch();
-      if (!this.push(data)) tcp.pause();
-    });
-    tcp.on('end', () => this.push(null));
-    tcp.on('error', (err) => this.destroy(err));
-    tcp.on('close', () => { if (!this.destroyed) this.destroy(); });
-    if (this.#pending) this.#flush();
-    if (this.#finalCallback) this._final(this.#finalCallback);
+  /** Marks the start of set-up: from here the socket is connecting, as after net's connect(). */
+  beginSetUp(): void {
+    internals(this).connecting = true;
+    this[kState].settingUp = true;
+    internals(this)._unrefTimer();
   }
 
-  #connected(): void {
-    this.#connecting = false;
+  /** Completes set-up with the channel end: 'connect', then buffered writes and reads proceed. */
+  attach(end: ChannelEnd, view: ConnectionView): void {
+    const s = this[kState];
+    s.settingUp = false;
+    bind(this, end, view);
+    internals(this).connecting = false;
+    internals(this)._sockname = null;
+    if (s.unrefd) end.unref();
+    internals(this)._unrefTimer();
     this.emit('connect');
     this.emit('ready');
+    if (s.pending) {
+      internals(this)._pendingData = null;
+      internals(this)._pendingEncoding = '';
+      for (const chunk of s.pending.chunks) s.bytesDispatched += chunk.length;
+    }
+    wake(this);
+    if (s.pendingFinal) this._final(s.pendingFinal);
+    if (!this.isPaused()) this.read(0);
   }
+
+  /** What set-up left for the TCP socket that replaces it (see fallback.ts). */
+  takeBacklog(): { write: PendingWrite | null; final: Callback | null; readWanted: boolean } {
+    const s = this[kState];
+    const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
+    s.pending = null;
+    s.pendingFinal = null;
+    s.readWanted = false;
+    s.settingUp = false;
+    return backlog;
+  }
+
 
   /**
    * tls.TLSSocket takes a net.Socket without a libuv handle for one that has not connected yet
    * (`connecting = socket.connecting || !socket._handle`) and waits for its 'connect' with
    * `once`. A RingSocket never has a handle, so a `once('connect')` added after it connected is
-   * answered on the next tick — the one place this socket's events differ from net's.
+   * answered on the next tick.
    */
   static {
     const once = net.Socket.prototype.once as (this: net.Socket, event: string | symbol, listener: (...args: unknown[]) => void) => net.Socket;
@@ -202,7 +171,8 @@ export class RingSocket extends net.Socket {
       writable: true,
       value: function (this: RingSocket, event: string | symbol, listener: (...args: unknown[]) => void) {
         once.call(this, event, listener);
-        if (event === 'connect' && !this.connecting && !this.destroyed && this.#tcp === null && this.#end !== null) {
+        const s = this[kState];
+        if (event === 'connect' && !this.connecting && !this.destroyed && s?.end) {
           process.nextTick(() => {
             const waiting = this.rawListeners('connect').some((l) => l === listener || (l as { listener?: unknown }).listener === listener);
             if (!waiting) return;
@@ -215,343 +185,328 @@ export class RingSocket extends net.Socket {
     });
   }
 
-  /** The platform carrying the ring: 'threads' (a peer in this process: Atomics on one shared
-   *  memory) or 'host' (another process: a mapped segment and event channels); null on TCP or while
-   *  connecting. */
+  /** The platform carrying the ring: 'threads' (a peer in this process), 'host' (another process)
+   *  or 'xen' (another domain); null while connecting. */
   get platform(): PlatformName | null {
-    return this.#end?.platform ?? null;
+    return this[kState].end?.platform ?? null;
   }
 
-  /** 'ring', or 'tcp' after a fallback. */
-  get transport(): 'ring' | 'tcp' {
-    return this.#tcp ? 'tcp' : 'ring';
+  /** Which transport carries the connection: always 'ring' here (a socket whose ring set-up
+   *  failed is a plain TCP net.Socket, with transport 'tcp'). */
+  get transport(): 'ring' {
+    return 'ring';
   }
 
   /** The channel this socket runs on (its rings' statistics: `socket.channel.tx.stats()`). */
   get channel() {
-    if (!this.#end) throw new Error(this.#tcp ? 'this connection fell back to TCP: it has no channel' : 'not connected yet');
-    return this.#end.channel;
+    const end = this[kState].end;
+    if (!end) throw new Error('not connected yet');
+    return end.channel;
   }
 
   // ---- reading: drain the rx ring into the readable buffer --------------------------------------
 
   override _read(): void {
-    if (this.#tcp) {
-      this.#tcp.resume();
-      return;
-    }
-    this.#readWanted = true;
-    this.#pull();
+    this[kState].readWanted = true;
+    pull(this);
   }
 
-  #pull(): void {
-    if (!this.#end) return;
-    const rx = this.#end.channel.rx;
-    try {
-      while (this.#readWanted) {
-        const data = this.#readChunk(rx);
-        if (data) {
-          if (rx.peerNeedsWake) this.#end.notify();
-          this.#bytesRead += data.length;
-          this.#touch();
-          this.#readWanted = this.push(data);
-          continue;
-        }
-        if (rx.ended) {
-          this.#readWanted = false;
-          this.push(null);
-          return;
-        }
-        if (this.#poll()) return; // #pollTick() resumes
-        if (rx.prepareWaitData()) {
-          this.#sleep();
-          return; // #wake() resumes
-        }
-      }
-    } catch (err) {
-      this.destroy(this.#socketError(err, 'read'));
-    }
-  }
-
-  /** Copies what the ring holds into the read slab and returns it as a Buffer view (null when
-   *  empty). One allocation per READ_SLAB bytes instead of one per read: for large reads the
-   *  allocation, not the copy, was the cost. */
-  #readChunk(rx: Ring): Buffer | null {
-    if (slab.buffer === null || slab.buffer.length - slab.used < READ_SLAB_MIN_ROOM) {
-      slab.buffer = Buffer.allocUnsafeSlow(READ_SLAB);
-      slab.used = 0;
-    }
-    const n = rx.readInto(slab.buffer.subarray(slab.used));
-    if (n === 0) return null;
-    const data = slab.buffer.subarray(slab.used, slab.used + n);
-    slab.used += (n + 7) & ~7;
-    return data;
-  }
 
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
-  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#pending = { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback };
-    this.#flush();
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
+    dispatch(this, { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback }, chunk, encoding);
   }
 
-  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
-    this.#pending = { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback };
-    this.#flush();
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: Callback): void {
+    dispatch(this, { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback }, chunks, '');
   }
 
-  #flush(): void {
-    const pending = this.#pending;
-    if (!pending) return;
-    if (this.#tcp) {
-      this.#pending = null;
-      const tcp = this.#tcp;
-      const rest = pending.chunks.slice(pending.index);
-      rest.forEach((chunk, i) => {
-        this.#bytesWritten += chunk.length;
-        tcp.write(chunk, i === rest.length - 1 ? pending.callback : undefined);
-      });
-      return;
-    }
-    if (!this.#end) return; // connecting: attach() flushes
-    const end = this.#end;
-    const tx = end.channel.tx;
-    try {
-      while (pending.index < pending.chunks.length) {
-        const chunk = pending.chunks[pending.index];
-        if (chunk.length === 0) {
-          pending.index++; // empty writes (http sends some) carry nothing to wait for
-          continue;
-        }
-        const n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
-        if (tx.peerNeedsWake) end.notify();
-        if (n > 0) {
-          this.#bytesWritten += n;
-          this.#touch();
-          pending.offset += n;
-          if (pending.offset === chunk.length) {
-            pending.index++;
-            pending.offset = 0;
-          }
-          continue;
-        }
-        if (this.#poll()) return; // #pollTick() resumes
-        const rest = chunk.length - pending.offset;
-        // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
-        // wakes us while it still has data to drain, and both sides keep working at once.
-        if (tx.prepareWaitSpace(Math.min(rest, tx.capacity >>> 2))) {
-          this.#sleep();
-          return; // #wake() resumes
-        }
-      }
-    } catch (err) {
-      this.#pending = null;
-      pending.callback(this.#socketError(err, 'write'));
-      return;
-    }
-    this.#pending = null;
-    pending.callback();
-  }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#finalCallback = null;
-    if (this.#tcp) {
-      this.#tcp.end(() => callback());
-      return;
-    }
-    if (!this.#end) {
-      this.#finalCallback = callback; // end() while connecting: FIN once connected
+
+  override _final(callback: Callback): void {
+    const s = this[kState];
+    s.pendingFinal = null;
+    const end = s.end;
+    if (!end) {
+      if (this.connecting) s.pendingFinal = callback; // end() while connecting: FIN once connected
+      else callback();
       return;
     }
     try {
-      const tx = this.#end.channel.tx;
-      if (tx.end()) this.#end.notify();
+      if (!end.closed && !end.channel.tx.finished && end.channel.tx.end()) end.notify();
       callback();
     } catch (err) {
-      callback(this.#socketError(err, 'shutdown'));
+      callback(socketError(this, err, 'shutdown'));
     }
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#clearTimer();
-    if (this.#end) {
-      this.#end.onwake = null;
-      this.#end.onpeergone = null;
-      if (!error && this.#end.channel.tx.finished) linger(this.#end);
-      else this.#end.close(); // resets the channel unless both directions ended cleanly
+  override _destroy(error: Error | null, callback: Callback): void {
+    const s = (this[kState] ??= new RingState());
+    const hadHandle = s.end !== null || s.settingUp;
+    internals(this).connecting = false;
+    s.settingUp = false;
+    s.poll.cancel();
+    if (kTimeout) clearTimeout(internals(this)[kTimeout] as NodeJS.Timeout | undefined);
+    s.end?.close(); // TCP's close(): FIN after what was written, or RST if bytes were left unread
+    // What the kernel does with requests in flight when a socket closes: they complete, without
+    // an error (net's onWriteComplete on a destroyed stream), after the 'error' and before 'close'.
+    const { pending, pendingFinal } = s;
+    s.pending = null;
+    s.pendingFinal = null;
+    const server = internals(this)._server;
+    if (server) {
+      server._connections--;
+      server._emitCloseIfDrained?.();
     }
-    this.#tcp?.destroy();
     callback(error);
-    process.nextTick(() => this.emit('close', !!error)); // net's close(hadError)
+    process.nextTick(() => {
+      pending?.callback(null);
+      pendingFinal?.(null);
+      // net's 'close' carries hadError once a handle existed, and nothing before.
+      if (hadHandle) this.emit('close', !!error);
+      else this.emit('close');
+    });
   }
 
-  #wake(): void {
-    if (this.destroyed || !this.#end) return;
-    if (this.#sleptAt !== 0) {
-      // A short sleep says polling a little longer would have met the peer: grow the budget.
-      // Grow to what would have covered this wait (with a margin), not by a fixed step: a budget
-      // that only doubled from its minimum could settle just short of a peer's steady answer time.
-      const slept = performance.now() - this.#sleptAt;
-      if (slept < POLL_MAX_MS) {
-        if (this.#pollPause > 0) this.#pollPause--;
-        else this.#pollBudget = Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, this.#pollBudget * 2, slept * 1.5));
-      }
-      this.#sleptAt = 0;
-    }
-    if (this.#pending) this.#flush();
-    if (this.#readWanted) this.#pull();
-  }
 
-  /** Starts (or continues) polling instead of sleeping; false when this wait should sleep. */
-  #poll(): boolean {
-    if (this.#pollDeadline !== 0) return true;
-    if (this.#pollExpired || this.#pollBudget === 0) return false;
-    this.#polledAt = 0; // the first turn may come late for our own work; later gaps say starved
-    this.#pollDeadline = performance.now() + this.#pollBudget;
-    setImmediate(this.#pollTick);
-    return true;
-  }
 
-  readonly #pollTick = (): void => {
-    const end = this.#end;
-    if (this.destroyed || !end || (!this.#readWanted && !this.#pending)) {
-      this.#pollDeadline = 0;
-      return;
-    }
-    let ready = true;
-    try {
-      const { rx, tx } = end.channel;
-      ready = (this.#readWanted && (rx.readable > 0 || rx.finished || rx.isReset))
-        || (this.#pending !== null && (tx.writable > 0 || tx.isReset));
-    } catch { /* a broken ring: let #wake() report it */ }
-    if (ready) {
-      this.#pollDeadline = 0;
-      this.#pollMisses = 0;
-      this.#wake();
-      return;
-    }
-    const now = performance.now();
-    const starved = this.#polledAt !== 0 && now - this.#polledAt > POLL_STARVED_MS;
-    this.#polledAt = now;
-    if (now < this.#pollDeadline && !starved) {
-      setImmediate(this.#pollTick);
-    } else {
-      // Unanswered: stop polling for a while (longer after each miss in a row), and sleep now.
-      this.#pollDeadline = 0;
-      this.#pollBudget = 0;
-      this.#pollMisses = Math.min(this.#pollMisses + 1, POLL_MAX_MISSES);
-      this.#pollPause = 2 ** this.#pollMisses;
-      this.#pollExpired = true;
-      this.#wake();
-      this.#pollExpired = false;
-    }
-  };
 
-  /** Sleeps until the platform wakes this end (the wait is announced already). */
-  #sleep(): void {
-    this.#sleptAt = performance.now();
-    this.#end!.armWake();
-  }
 
-  /** Ring errors as the errors net reports: a reset is ECONNRESET, anything else passes through. */
-  #socketError(err: unknown, syscall: string): Error {
-    if (err instanceof XwayError && err.code === 'ECONNRESET') {
-      // Linux reports a reset that follows the peer's FIN (CLOSE_WAIT) as EPIPE, and net with it.
-      if (this.#end?.channel.rx.finished) return brokenPipe(syscall);
-      return connectionReset(syscall);
-    }
-    return err as Error;
-  }
 
-  // ---- the net.Socket surface ----------------------------------------------------------------
+  // ---- the net.Socket surface that net implements on its handle -----------------------------
 
   /** Closes at once and makes the peer see ECONNRESET (SO_LINGER=0 in net terms). */
   override resetAndDestroy(): this {
-    if (this.#tcp) {
-      this.#tcp.resetAndDestroy();
-      return this.destroy();
+    const s = this[kState];
+    if (this.connecting) {
+      this.once('connect', () => this.resetAndDestroy());
+      return this;
     }
-    if (!this.destroyed && this.#end?.channel.abort()) this.#end.notify();
+    const end = s.end;
+    if (!end || end.closed || this.destroyed) return this.destroy(socketClosed());
+    if (end.channel.abort()) end.notify();
     return this.destroy();
   }
 
-  override destroySoon(): void {
-    if (this.writable) this.end();
-    if (this.writableFinished) this.destroy();
-    else this.once('finish', () => this.destroy());
-  }
-
-  override setTimeout(ms: number, callback?: () => void): this {
-    this.#timeoutMs = ms;
-    if (callback) this.once('timeout', callback);
-    this.#touch();
-    return this;
-  }
-
-  #touch(): void {
-    this.#clearTimer();
-    if (this.#timeoutMs > 0 && !this.destroyed) {
-      this.#timer = setTimeout(() => this.emit('timeout'), this.#timeoutMs);
-      this.#timer.unref();
-    }
-  }
-
-  #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-  }
-
-  /** Accepted for compatibility: a ring has no Nagle delay to disable. */
-  override setNoDelay(_noDelay?: boolean): this {
-    return this;
-  }
-
-  /** Accepted for compatibility: the channel end notices a dead peer at once, without probes. */
-  override setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
-    return this;
-  }
-
   override ref(): this {
-    this.#end?.ref();
-    this.#tcp?.ref();
+    const s = this[kState];
+    s.unrefd = false;
+    s.end?.ref();
     return this;
   }
 
   override unref(): this {
-    this.#end?.unref();
-    this.#tcp?.unref();
+    const s = this[kState];
+    s.unrefd = true;
+    s.end?.unref();
     return this;
   }
 
-  override address(): net.AddressInfo | Record<string, never> {
-    if (this.#tcp) return this.#tcp.address() as net.AddressInfo;
-    return this.#local ? { ...this.#local } : {};
+  /** What net's getsockname on the handle gives: this end's address while connected. */
+  _getsockname(): SocketAddress | Record<string, never> {
+    const s = this[kState];
+    if (!s.view || this.connecting || !s.end || s.end.closed) return {};
+    const self = internals(this);
+    return (self._sockname ??= { ...s.view.local });
+  }
+
+  /** What net's getpeername gives: the peer's address once connected, cached as net caches it. */
+  _getpeername(): SocketAddress | Record<string, never> {
+    const s = this[kState];
+    const self = internals(this);
+    if (!s.view || this.connecting || !s.end || s.end.closed) return self._peername ?? {};
+    return (self._peername ??= { ...s.view.remote });
   }
 
   // net.Socket's own properties are accessors on its prototype (typed as plain properties in
-  // @types/node, so they are defined here rather than as class accessors). `connecting` is
-  // assigned by net.Socket's constructor, so it needs a setter that ignores it.
+  // @types/node, so they are defined here rather than as class accessors).
   static {
     const get = <T>(fn: (s: RingSocket) => T) => ({ get(this: RingSocket) { return fn(this); }, configurable: true });
+    const open = (s: RingSocket) => { const end = s[kState].end; return end !== null && !end.closed; };
     Object.defineProperties(RingSocket.prototype, {
-      remoteAddress: get((s) => (s.#tcp ? s.#tcp.remoteAddress : s.#remote?.address)),
-      remotePort: get((s) => (s.#tcp ? s.#tcp.remotePort : s.#remote?.port)),
-      remoteFamily: get((s) => (s.#tcp ? s.#tcp.remoteFamily : s.#remote?.family)),
-      localAddress: get((s) => (s.#tcp ? s.#tcp.localAddress : s.#local?.address)),
-      localPort: get((s) => (s.#tcp ? s.#tcp.localPort : s.#local?.port)),
-      localFamily: get((s) => (s.#tcp ? s.#tcp.localFamily : s.#local?.family)),
-      bytesRead: get((s) => s.#bytesRead),
-      bytesWritten: get((s) => s.#bytesWritten),
-      bufferSize: get((s) => s.writableLength),
-      pending: get((s) => (s.#tcp ? s.#tcp.pending : s.#connecting)),
-      connecting: { ...get((s) => (s.#tcp ? s.#tcp.connecting : s.#connecting)), set() { /* derived */ } },
-      readyState: get((s): 'open' | 'readOnly' | 'writeOnly' | 'closed' => {
-        if (s.destroyed) return 'closed';
-        if (s.readable && s.writable) return 'open';
-        if (s.readable) return 'readOnly';
-        if (s.writable) return 'writeOnly';
-        return 'closed';
-      }),
+      bytesRead: get((s) => s[kState].bytesRead),
+      // net's bytesWritten adds what Writable still buffers to this.
+      _bytesDispatched: get((s) => s[kState].bytesDispatched),
+      // net: `!this._handle || this.connecting`, and `_handle ? writableLength : undefined`.
+      pending: get((s) => s.connecting || !open(s)),
+      bufferSize: get((s) => (open(s) || s[kState].settingUp ? s.writableLength : undefined)),
     });
   }
+}
+
+function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null): void {
+  const s = socket[kState];
+  s.end = end;
+  s.view = view;
+  end.onwake = () => wake(socket);
+}
+
+function pull(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed) return;
+  const rx = end.channel.rx;
+  try {
+    while (s.readWanted) {
+      const data = readChunk(rx); // drains even after a reset, then throws it
+      if (data) {
+        if (rx.peerNeedsWake) end.notify();
+        s.bytesRead += data.length;
+        internals(socket)._unrefTimer();
+        s.readWanted = socket.push(data);
+        continue;
+      }
+      if (rx.finished) {
+        // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
+        // nothing is buffered, even with no 'data' listener.
+        s.readWanted = false;
+        internals(socket)._unrefTimer();
+        socket.push(null);
+        socket.read(0);
+        return;
+      }
+      if (poll(socket)) return; // the poll tick resumes
+      if (rx.prepareWaitData()) {
+        sleep(socket);
+        return; // wake() resumes
+      }
+    }
+  } catch (err) {
+    socket.destroy(socketError(socket, err, 'read'));
+  }
+}
+
+/** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
+ *  once; while connecting it waits (net's _pendingData), counted there. */
+function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encoding: string): void {
+  const s = socket[kState];
+  s.pending = write;
+  if (!s.end) {
+    if (socket.connecting) {
+      internals(socket)._pendingData = data;
+      internals(socket)._pendingEncoding = encoding;
+    } else {
+      s.pending = null;
+      write.callback(socketClosed());
+    }
+    return;
+  }
+  for (const chunk of write.chunks) s.bytesDispatched += chunk.length;
+  internals(socket)._unrefTimer();
+  flush(socket);
+}
+
+function flush(socket: RingSocket): void {
+  const s = socket[kState];
+  const pending = s.pending;
+  const end = s.end;
+  if (!pending || !end || end.closed) return;
+  const tx = end.channel.tx;
+  try {
+    while (pending.index < pending.chunks.length) {
+      const chunk = pending.chunks[pending.index];
+      const left = chunk.length - pending.offset;
+      if (left === 0) {
+        pending.index++;
+        pending.offset = 0;
+        continue;
+      }
+      let n: number;
+      try {
+        n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
+      } catch (err) {
+        if (!(err instanceof RingClosedError)) throw err;
+        // The peer closed: this write is sent and answered with a reset, as a kernel answers
+        // data for a closed socket; the next write sees it.
+        if (tx.abort().wakeConsumer) end.notify();
+        n = left;
+      }
+      if (tx.peerNeedsWake) end.notify();
+      if (n > 0) {
+        internals(socket)._unrefTimer();
+        pending.offset += n;
+        continue;
+      }
+      if (poll(socket)) return; // the poll tick resumes
+      // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
+      // wakes us while it still has data to drain, and both sides keep working at once.
+      if (tx.prepareWaitSpace(Math.min(left, tx.capacity >>> 2))) {
+        sleep(socket);
+        return; // wake() resumes
+      }
+    }
+  } catch (err) {
+    s.pending = null;
+    pending.callback(socketError(socket, err, 'write'));
+    return;
+  }
+  s.pending = null;
+  pending.callback();
+}
+
+function wake(socket: RingSocket): void {
+  const s = socket[kState];
+  if (socket.destroyed || !s.end) return;
+  s.poll.woken();
+  // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
+  // on 'read' while the socket is reading.
+  if (s.readWanted) pull(socket);
+  if (s.pending && !socket.destroyed) flush(socket);
+}
+
+/** Polls instead of sleeping when the policy says so; true while polling. */
+function poll(socket: RingSocket): boolean {
+  const s = socket[kState];
+  if (s.pollScheduled) return true;
+  if (!s.poll.begin()) return false;
+  s.pollScheduled = true;
+  setImmediate(() => pollTick(socket));
+  return true;
+}
+
+function pollTick(socket: RingSocket): void {
+  const s = socket[kState];
+  s.pollScheduled = false;
+  const end = s.end;
+  if (socket.destroyed || !end || end.closed || (!s.readWanted && !s.pending)) {
+    s.poll.cancel();
+    return;
+  }
+  let ready = true;
+  try {
+    const { rx, tx } = end.channel;
+    ready = (s.readWanted && (rx.unread > 0 || rx.finished || rx.isReset))
+      || (s.pending !== null && (tx.writable > 0 || tx.isReset));
+  } catch { /* a broken ring, or a reset or close to report: let wake() do it */ }
+  if (ready) {
+    s.poll.met();
+    wake(socket);
+  } else if (s.poll.again()) {
+    s.pollScheduled = true;
+    setImmediate(() => pollTick(socket));
+  } else {
+    wake(socket); // the window is over: this time the wait sleeps
+  }
+}
+
+/** Sleeps until the platform wakes this end (the wait is announced already). */
+function sleep(socket: RingSocket): void {
+  const s = socket[kState];
+  s.poll.sleeping();
+  s.end!.armWake();
+}
+
+/** Ring errors as the errors net reports from the kernel for the same event. */
+function socketError(socket: RingSocket, err: unknown, syscall: string): Error {
+  if (err instanceof XwayError && err.code === 'ECONNRESET') {
+    // Linux reports a reset that follows the peer's FIN (CLOSE_WAIT) as EPIPE, and net with it.
+    const rx = socket[kState].end?.channel.rx;
+    return errnoError(rx?.finished ? 'EPIPE' : 'ECONNRESET', syscall);
+  }
+  return err as Error;
+}
+
+function internals(socket: net.Socket): NetInternals {
+  return socket as unknown as NetInternals;
 }

@@ -83,7 +83,8 @@ function statsFromCopy(o: Record<string, unknown>): RingStats | null {
   if (typeof o.bytesIn !== 'string' || typeof o.bytesOut !== 'string' || !/^\d{1,20}$/.test(o.bytesIn) || !/^\d{1,20}$/.test(o.bytesOut)) return null;
   const stats = {
     ...Object.fromEntries(COUNTERS.map((k) => [k, o[k] as number])),
-    finished: o.finished === true, reset: o.reset === true, consumerWaiting: o.consumerWaiting === true,
+    finished: o.finished === true, reset: o.reset === true, consumerClosed: o.consumerClosed === true,
+    consumerWaiting: o.consumerWaiting === true,
     bytesIn: BigInt(o.bytesIn), bytesOut: BigInt(o.bytesOut),
   } as unknown as RingStats;
   stats.consistent = isValidCapacity(stats.capacity) && stats.used <= stats.capacity && o.consistent === true;

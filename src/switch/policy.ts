@@ -29,11 +29,3 @@ export function isLocalHost(host: string | undefined): boolean {
   }
   return false;
 }
-
-/** Whether a server bound to `bound` would accept a TCP connection to `host` (both local): a
- *  ring must not reach a server that TCP could not. */
-export function servesHost(bound: string, host: string): boolean {
-  if (bound === '0.0.0.0' || bound === '::' || bound === '' || bound === host) return true;
-  // 'localhost' may resolve to either loopback address; a literal address must match exactly.
-  return host === 'localhost' && (bound.startsWith('127.') || bound === '::1');
-}

@@ -37,14 +37,14 @@ test('random, truncated and out-of-range hellos are refused; good clients still 
     ends.push(end);
     pump(end, { total: MiB, seed: 2 }).then(() => end.close());
   });
-  const hello = encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1 });
+  const hello = encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } });
   let x = 99;
   const rand = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
   const cases = [];
   for (let i = 0; i < 60; i++) cases.push(Uint8Array.from({ length: 1 + (rand() % 40) }, rand)); // noise
   for (let n = 1; n < hello.length; n++) cases.push(hello.subarray(0, n)); // truncations
   for (const [a, b] of [[5000, 65536], [65536, 1 << 30], [0, 0], [4096, 2 ** 32 - 1]]) {
-    cases.push(encode({ type: MessageType.Hello, capacityA: a, capacityB: b, pid: 1 }));
+    cases.push(encode({ type: MessageType.Hello, capacityA: a, capacityB: b, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } }));
   }
   const wrongVersion = Uint8Array.from(hello); wrongVersion[4] = 9;
   cases.push(wrongVersion, encode({ type: MessageType.Ready }), Uint8Array.from([...hello, 0]));
@@ -99,7 +99,7 @@ test('a client that breaks the channel header before READY is refused, and nothi
         resolve(message);
       }
     }, () => { clearTimeout(timer); ctl.close(); resolve('closed'); });
-    ctl.send(encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1 }));
+    ctl.send(encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } }));
   });
   assert.is(answer.type, MessageType.Refuse);
   assert.equal(accepted, []);

@@ -33,7 +33,7 @@ async function hostPair(options = {}) {
   try {
     const clientEnd = await connectHost(sock.path, { capacity: 64 * KiB });
     const serverEnd = await acceptedEnd;
-    return [new RingSocket(clientEnd, options), new RingSocket(serverEnd, options)];
+    return [RingSocket.over(clientEnd, options), RingSocket.over(serverEnd, options)];
   } finally {
     listener.close();
     sock.cleanup();
@@ -47,7 +47,7 @@ function ringListener(server) {
   const accepted = [];
   const clients = [];
   const listener = listenHost(sock.path, { capacity: 64 * KiB }, (end) => {
-    const socket = new RingSocket(end);
+    const socket = RingSocket.over(end);
     accepted.push(socket);
     server.emit('connection', socket);
   });
@@ -55,7 +55,7 @@ function ringListener(server) {
     accepted,
     clients,
     connect: async () => {
-      const socket = new RingSocket(await connectHost(sock.path, { capacity: 64 * KiB }));
+      const socket = RingSocket.over(await connectHost(sock.path, { capacity: 64 * KiB }));
       clients.push(socket);
       return socket;
     },

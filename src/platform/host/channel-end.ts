@@ -3,13 +3,11 @@
 // death (even SIGKILL) is seen at once as the socket closing.
 
 import type { Channel } from '../../ring/channel.js';
-import type { ChannelEnd } from '../types.js';
+import { ChannelEndBase } from '../common/channel-end.js';
 import type { CtlSocket } from './native-api.js';
 import { closePort, notifyPort } from './events.js';
 import { unmapSegment } from './mapping.js';
 import { nativeAddon } from './native.js';
-
-const closeFd = (fd: number) => nativeAddon().closeFd(fd);
 
 export interface HostChannelResources {
   channel: Channel;
@@ -22,21 +20,16 @@ export interface HostChannelResources {
   segment?: number;
 }
 
-export class HostChannelEnd implements ChannelEnd {
+export class HostChannelEnd extends ChannelEndBase {
   readonly platform = 'host' as const;
-  readonly channel: Channel;
   readonly peer: { pid: number };
-  onwake: (() => void) | null = null;
-  onpeergone: ((reason: string) => void) | null = null;
-  #size: number;
-  #port: number;
-  #ctl: CtlSocket;
+  readonly #size: number;
+  readonly #port: number;
+  readonly #ctl: CtlSocket;
   readonly segmentFd: number | null;
-  #closed = false;
-  #peerGone = false;
 
   constructor(r: HostChannelResources) {
-    this.channel = r.channel;
+    super(r.channel);
     this.peer = { pid: r.pid };
     this.#size = r.size;
     this.#port = r.port;
@@ -44,30 +37,14 @@ export class HostChannelEnd implements ChannelEnd {
     this.segmentFd = r.segment ?? null;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Called by the event channel when the peer notified our port. */
-  wake(): void {
-    if (!this.#closed) this.onwake?.();
+  override wake(): void {
+    super.wake();
   }
 
-  /** The control socket spoke after set-up (never legitimate) or closed. */
+  /** The control socket spoke after set-up (never legitimate) or closed: the peer is gone. */
   controlClosed(code: string | null): void {
-    if (this.#closed || this.#peerGone) return;
-    this.#peerGone = true;
-    // A peer that ended its stream has said goodbye however its control socket then closes (it
-    // is reset, not closed, when the peer exits with a message of ours unread).
-    const unclean = this.channel.resetAfterPeerLoss(code === null || this.channel.rx.finished);
-    this.onwake?.();
-    if (unclean) {
-      this.onpeergone?.(code === null ? 'peer closed its control socket without ending the stream' : `control socket error ${code}`);
-    }
-  }
-
-  notify(): void {
-    if (!this.#closed && !this.#peerGone) notifyPort(this.#port);
+    this.peerLost(code === null ? 'the peer closed its control socket' : `control socket error ${code}`);
   }
 
   armWake(): void {
@@ -75,21 +52,22 @@ export class HostChannelEnd implements ChannelEnd {
   }
 
   ref(): void {
-    if (!this.#closed) this.#ctl.ref();
+    if (!this.closed) this.#ctl.ref();
   }
 
   unref(): void {
-    if (!this.#closed) this.#ctl.unref();
+    if (!this.closed) this.#ctl.unref();
   }
 
-  close(): void {
-    if (this.#closed) return;
-    if (!this.#peerGone && this.channel.resetUnlessEnded()) notifyPort(this.#port);
-    this.#closed = true;
+  protected signalPeer(): void {
+    notifyPort(this.#port);
+  }
+
+  protected release(): void {
     closePort(this.#port);
     this.#ctl.close();
     unmapSegment(this.channel.offset, this.#size);
-    if (this.segmentFd !== null) closeFd(this.segmentFd);
+    if (this.segmentFd !== null) nativeAddon().closeFd(this.segmentFd);
   }
 
   /** Bytes mapped for this channel. */

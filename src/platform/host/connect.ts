@@ -16,6 +16,7 @@ import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
 import { regionPool } from './region-pool.js';
 import { mapSegment, unmapSegment } from './mapping.js';
+import type { Route } from '../../socket/identity.js';
 
 export class SetupError extends XwayError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -27,6 +28,8 @@ export class SetupError extends XwayError {
 export interface HostConnectOptions extends HostChannelOptions {
   /** The listener is in this process: ask for a thread channel (see same-process.ts). */
   sameProcess?: boolean;
+  /** The address connected to and the one connected from. Default: loopback. */
+  route?: Route;
 }
 
 export function connectHost(path: string, options: HostConnectOptions & { sameProcess: true }): Promise<ThreadChannelEnd>;
@@ -37,6 +40,7 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
   const limits = resolveOptions(options);
   const capacityA = limits.capacity;
   const capacityB = limits.capacity;
+  const route = options.route ?? { target: '127.0.0.1', source: '127.0.0.1' };
 
   return new Promise((resolve, reject) => {
     let made: { offset: number; size: number; port?: number } | undefined;
@@ -60,21 +64,23 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
       reject(err instanceof XwayError ? err : new SetupError(`host channel set-up failed: ${err.message}`, { cause: err }));
     };
 
+    let port = 0; // the connection's ephemeral port, from ACCEPT
     const onAccept = (segmentFd: number, serverEventFd: number, bound: () => void) => {
       const size = segmentSize(capacityA, capacityB);
       const offset = mapSegment(segmentFd, size);
       made = { offset, size };
       // Checks the header the server wrote against what we asked for.
       const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'initiator');
-      const { port, fd: eventFd } = openPort(() => end?.wake());
-      made.port = port;
-      bindPort(port, serverEventFd);
+      const { port: eventPort, fd: eventFd } = openPort(() => end?.wake());
+      made.port = eventPort;
+      bindPort(eventPort, serverEventFd);
       bound();
       ctl.send(encode({ type: MessageType.Ready }), [eventFd]);
       settled = true;
       clearTimeout(timer);
       made = undefined;
-      end = new HostChannelEnd({ channel, size, port, ctl, pid: peerPid });
+      end = new HostChannelEnd({ channel, size, port: eventPort, ctl, pid: peerPid });
+      end.connection = { port, route };
       resolve(end);
     };
 
@@ -89,6 +95,7 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
         try {
           lifeline = new CtlLifeline(ctl);
           const threadEnd = OfferReceiver.attach(offer, capacityA, capacityB, lifeline, peerPid);
+          threadEnd.connection = { port, route };
           settled = true;
           clearTimeout(timer);
           resolve(threadEnd);
@@ -119,6 +126,7 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
           if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
             throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
           }
+          port = message.port;
           onAcceptThreads();
           return;
         }
@@ -126,6 +134,7 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
         if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
           throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
         }
+        port = message.port;
         const [segmentFd, serverEventFd] = fds;
         owned = [serverEventFd]; // until bindPort takes it over
         try {
@@ -147,8 +156,8 @@ export function connectHost(path: string, options: HostConnectOptions = {}): Pro
     });
     peerPid = ctl.peerCredentials().pid;
     const timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    if (receiver) ctl.send(encode({ type: MessageType.HelloThreads, capacityA, capacityB, pid: process.pid, threadId, token: receiver.token }));
-    else ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid }));
+    if (receiver) ctl.send(encode({ type: MessageType.HelloThreads, capacityA, capacityB, pid: process.pid, threadId, token: receiver.token, route }));
+    else ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid, route }));
     pollWhileSettingUp(ctl, () => settled);
   });
 }

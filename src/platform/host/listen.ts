@@ -1,7 +1,7 @@
 // The accepting side of host channel set-up. For each client on the control socket:
-//   HELLO  -> check version and ring sizes against our limits
+//   HELLO  -> check version, ring sizes and the route against our limits; take an ephemeral port
 //          -> create a sealed segment, map it, lay out the channel, open an event port
-//   ACCEPT -> (segment fd, our event fd)
+//   ACCEPT -> the port, (segment fd, our event fd)
 //   READY  <- (client's event fd) -> bind it: the channel is established
 // Anything malformed, out of range or late is refused with a reason, and everything made for that
 // client (mapping, port, descriptors) is released before the socket is closed.
@@ -9,7 +9,8 @@
 import { Channel } from '../../ring/channel.js';
 import { isValidCapacity } from '../../ring/layout.js';
 import { HostChannelEnd } from './channel-end.js';
-import type { ChannelEnd } from '../types.js';
+import type { ChannelEnd, ConnectionInfo } from '../types.js';
+import { EphemeralPorts, type Route } from '../../socket/identity.js';
 import { CtlLifeline, OfferPoster } from './same-process.js';
 import { ThreadChannelEnd } from '../threads.js';
 import { bindPort, closePort, openPort } from './events.js';
@@ -30,6 +31,10 @@ export interface HostListener {
 export interface HostListenOptions extends HostChannelOptions {
   /** A client was refused (malformed hello, out-of-range sizes, timeout…); for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string) => void;
+  /** Why a client's route cannot reach this listener (null: it can). Default: every route. */
+  admit?: (route: Route) => string | null;
+  /** The listener's ephemeral ports (shared with its other platforms' listeners). */
+  ports?: EphemeralPorts;
 }
 
 /** Listens on `path` (a Unix socket, created owner-only) and calls `onChannel` for each
@@ -39,6 +44,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
   const limits = resolveOptions(options);
   let pending = 0;
   let poster: OfferPoster | null = null;
+  const ports = options.ports ?? new EphemeralPorts();
 
   const listener: CtlListener = native.ctlListen(path, (fd) => {
     pending++;
@@ -46,8 +52,11 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     let made: { offset: number; size: number; port: number; segment: number; capacityA: number; capacityB: number } | undefined;
     let end: HostChannelEnd | undefined;
     let lifeline: CtlLifeline | undefined; // a thread channel's, once established
+    let connection: ConnectionInfo | undefined; // its port is ours until the channel end closes
 
     const release = () => {
+      if (connection) ports.release(connection.port);
+      connection = undefined;
       if (!made) return;
       closePort(made.port);
       unmapSegment(made.offset, made.size);
@@ -74,28 +83,43 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     };
     const timer = setTimeout(() => refuse('malformed', `set-up not finished within ${limits.setupTimeoutMs} ms`), limits.setupTimeoutMs);
 
-    const checkHello = (capacityA: number, capacityB: number) => {
+    const checkHello = (capacityA: number, capacityB: number, route: Route) => {
       if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
       for (const cap of [capacityA, capacityB]) {
         if (!isValidCapacity(cap) || cap > limits.maxCapacity) {
           throw new ProtocolError('capacity', `ring capacity ${cap} is not a power of two from 4096 to ${limits.maxCapacity}`);
         }
       }
+      const refusal = options.admit?.(route) ?? null;
+      if (refusal !== null) throw new ProtocolError('malformed', refusal);
+      try {
+        connection = { port: ports.allocate(), route };
+      } catch (err) {
+        throw new ProtocolError('busy', (err as Error).message);
+      }
+    };
+    /** The established end takes the connection (and frees its port when it closes). */
+    const handOver = (established: ChannelEnd) => {
+      const info = connection!;
+      connection = undefined;
+      established.connection = info;
+      established.onclose = () => ports.release(info.port);
+      onChannel(established);
     };
 
-    const onHelloThreads = (capacityA: number, capacityB: number, threadId: number, token: string) => {
-      checkHello(capacityA, capacityB);
+    const onHelloThreads = (capacityA: number, capacityB: number, threadId: number, token: string, route: Route) => {
       if (pid !== process.pid) throw new ProtocolError('malformed', `a thread channel is only for this process, not for process ${pid}`);
+      checkHello(capacityA, capacityB, route);
       poster ??= new OfferPoster(path);
       const channel = poster.offer(token, capacityA, capacityB);
-      ctl.send(encode({ type: MessageType.AcceptThreads, capacityA, capacityB }));
+      ctl.send(encode({ type: MessageType.AcceptThreads, capacityA, capacityB, port: connection!.port }));
       leaveSetup();
       lifeline = new CtlLifeline(ctl);
-      onChannel(new ThreadChannelEnd(channel, lifeline, { pid, threadId }));
+      handOver(new ThreadChannelEnd(channel, lifeline, { pid, threadId }));
     };
 
-    const onHello = (capacityA: number, capacityB: number) => {
-      checkHello(capacityA, capacityB);
+    const onHello = (capacityA: number, capacityB: number, route: Route) => {
+      checkHello(capacityA, capacityB, route);
       const size = segmentSize(capacityA, capacityB);
       // The segment's descriptor stays open with the channel: observers (xway stat) read the
       // ring headers through it; our mapping alone would keep the segment alive.
@@ -117,7 +141,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       }
       made = { offset, size, port, segment, capacityA, capacityB };
       Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
-      ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB }), [segment, eventFd]);
+      ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB, port: connection!.port }), [segment, eventFd]);
     };
 
     const onReady = (pid: number) => {
@@ -130,7 +154,7 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       made = undefined;
       leaveSetup();
       end = new HostChannelEnd({ channel, size, port, ctl, pid, segment });
-      onChannel(end);
+      handOver(end);
     };
 
     let pid = 0;
@@ -141,12 +165,12 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
         const message = decode(data, fds.length);
         if (stage === 'hello' && message.type === MessageType.Hello) {
           pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
-          onHello(message.capacityA, message.capacityB);
+          onHello(message.capacityA, message.capacityB, message.route);
           stage = 'ready';
           pollWhileSettingUp(ctl, () => stage !== 'ready');
         } else if (stage === 'hello' && message.type === MessageType.HelloThreads) {
           pid = ctl.peerCredentials().pid;
-          onHelloThreads(message.capacityA, message.capacityB, message.threadId, message.token);
+          onHelloThreads(message.capacityA, message.capacityB, message.threadId, message.token, message.route);
         } else if (stage === 'ready' && message.type === MessageType.Ready) {
           if (!made) throw new ProtocolError('internal', 'no channel to complete');
           bindPort(made.port, fds[0]);

@@ -5,7 +5,7 @@
 // watch on @releaseDomain covers a whole domain vanishing (then no guest kernel runs that notify).
 
 import type { Channel } from '../../ring/channel.js';
-import type { ChannelEnd } from '../types.js';
+import { ChannelEndBase } from '../common/channel-end.js';
 import { regionPool } from '../host/region-pool.js';
 import { holdLoop, notifyPort, unbindPort } from './events.js';
 import { xenAddon } from './native.js';
@@ -25,21 +25,16 @@ export interface XenChannelResources {
   peerAlive: number;
 }
 
-export class XenChannelEnd implements ChannelEnd {
+export class XenChannelEnd extends ChannelEndBase {
   readonly platform = 'xen' as const;
-  readonly channel: Channel;
   readonly peer: { domid: number };
-  onwake: (() => void) | null = null;
-  onpeergone: ((reason: string) => void) | null = null;
   readonly #r: XenChannelResources;
-  #closed = false;
-  #peerGone = false;
   #refd = false;
   #unwatch: (() => void) | null = null;
 
   constructor(r: XenChannelResources) {
+    super(r.channel);
     this.#r = r;
-    this.channel = r.channel;
     this.peer = { domid: r.domid };
     // A destroyed domain runs no unmap notification, and while we map its pages Xen keeps it a
     // zombie (so @releaseDomain may wait for us); the toolstack removing its XenStore home is the
@@ -54,10 +49,6 @@ export class XenChannelEnd implements ChannelEnd {
     this.ref();
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Whether the peer still maps the channel (its liveness byte is set). */
   get peerAlive(): boolean {
     return Atomics.load(this.#bytes(), this.channel.offset + this.#r.peerAlive) === 1;
@@ -68,60 +59,52 @@ export class XenChannelEnd implements ChannelEnd {
   }
 
   /** Called by the event channel when the peer notified our port (or its mapping went away). */
-  wake(): void {
-    if (this.#closed) return;
-    if (!this.#peerGone && !this.peerAlive) {
-      this.#lost('the peer unmapped the channel without ending the stream');
+  override wake(): void {
+    if (this.closed) return;
+    if (!this.peerGone && !this.peerAlive) {
+      this.peerLost('the peer unmapped the channel');
       return;
     }
-    this.onwake?.();
+    super.wake();
   }
 
   #checkDomain(): void {
-    if (this.#closed || this.#peerGone) return;
+    if (this.closed || this.peerGone) return;
     let exists: boolean;
     try {
       exists = xenStore().read(`/local/domain/${this.#r.domid}/domid`) !== null;
     } catch {
       return; // not ours to read: keep relying on the liveness byte
     }
-    if (!exists) this.#lost(`peer domain ${this.#r.domid} is gone`);
-  }
-
-  #lost(reason: string): void {
-    if (this.#closed || this.#peerGone) return;
-    this.#peerGone = true;
-    const unclean = this.channel.resetAfterPeerLoss(true);
-    this.onwake?.();
-    if (unclean) this.onpeergone?.(reason);
-  }
-
-  notify(): void {
-    if (!this.#closed && !this.#peerGone) notifyPort(this.#r.port);
+    if (!exists) this.peerLost(`peer domain ${this.#r.domid} is gone`);
   }
 
   armWake(): void {
     // The peer's notification arrives on our port whenever it is owed; only re-check liveness.
-    if (!this.#closed && !this.#peerGone && !this.peerAlive) queueMicrotask(() => this.wake());
+    if (!this.closed && !this.peerGone && !this.peerAlive) queueMicrotask(() => this.wake());
   }
 
   ref(): void {
-    if (this.#closed || this.#refd) return;
+    if (this.closed || this.#refd) return;
     this.#refd = true;
     holdLoop(true);
   }
 
   unref(): void {
-    if (this.#closed || !this.#refd) return;
+    if (this.closed || !this.#refd) return;
     this.#refd = false;
     holdLoop(false);
   }
 
-  close(): void {
-    if (this.#closed) return;
-    if (!this.#peerGone && this.channel.resetUnlessEnded()) notifyPort(this.#r.port);
-    this.unref();
-    this.#closed = true;
+  protected signalPeer(): void {
+    notifyPort(this.#r.port);
+  }
+
+  protected release(): void {
+    if (this.#refd) {
+      this.#refd = false;
+      holdLoop(false);
+    }
     this.#unwatch?.();
     const { channel, slotSize, port } = this.#r;
     // Unmapping clears our liveness byte and signals the peer (the unmap notification), then the

@@ -16,15 +16,20 @@ import { bindUnbound, unbindPort } from './events.js';
 import { xenAddon } from './native.js';
 import { addressKey, aliveOffsets, grantBytes, HOSTS_PATH, MAX_DOMID, offerEntries, parseInteger, readEndpoint, type XenEndpoint } from './protocol.js';
 import { selfDomid, watch, xenStore } from './store.js';
+import type { Route } from '../../socket/identity.js';
 
-export type XenChannelOptions = HostChannelOptions;
+export interface XenChannelOptions extends HostChannelOptions {
+  /** The address connected to and the one connected from, as the client sees them. */
+  route?: Route;
+}
 
 /** Ring capacity of a Xen channel unless asked otherwise: 64 KiB per direction = 33 granted
  *  pages, so gntalloc's default budget (1024 pages per domain) holds about 30 channels. */
 export const XEN_DEFAULT_CAPACITY = 64 * 1024;
 
-export function resolveXenOptions(o: XenChannelOptions = {}): Required<XenChannelOptions> {
-  return resolveOptions({ ...o, capacity: o.capacity ?? XEN_DEFAULT_CAPACITY });
+export function resolveXenOptions(o: XenChannelOptions = {}): Required<HostChannelOptions> {
+  const { route: _route, ...limits } = o;
+  return resolveOptions({ ...limits, capacity: o.capacity ?? XEN_DEFAULT_CAPACITY });
 }
 
 /** The endpoint domain `domid` publishes for `port`, or null (none, or not readable from here). */
@@ -57,6 +62,7 @@ export async function connectXen(domid: number, port: number, options: XenChanne
   const xs = xenStore();
   const capacityA = limits.capacity;
   const capacityB = limits.capacity;
+  const route = options.route ?? { target: '0.0.0.0', source: '0.0.0.0' };
   if (!Number.isInteger(domid) || domid < 0 || domid > MAX_DOMID) throw new SetupError(`bad domain id ${domid}`);
 
   return new Promise((resolve, reject) => {
@@ -118,7 +124,9 @@ export async function connectXen(domid: number, port: number, options: XenChanne
         if (state === null) return fail(new SetupError('the offer was withdrawn before the server answered'));
         if (state === 'offered') return;
         if (state.startsWith('refused:')) return fail(new SetupError(`domain ${domid} refused the channel (${state.slice(8, 300)})`));
-        if (state !== 'accepted') return fail(new ProtocolError('malformed', `offer state ${JSON.stringify(state.slice(0, 40))}`));
+        const accepted = /^accepted:([1-9][0-9]{0,4})$/.exec(state);
+        const ephemeral = accepted ? Number(accepted[1]) : 0;
+        if (!accepted || ephemeral > 65535) return fail(new ProtocolError('malformed', `offer state ${JSON.stringify(state.slice(0, 40))}`));
         try {
           Channel.attach(pool.memory, offset, { capacityA, capacityB }, 'initiator'); // the header is still sound
         } catch (err) {
@@ -127,6 +135,7 @@ export async function connectXen(domid: number, port: number, options: XenChanne
         settled = true;
         cleanup();
         end = new XenChannelEnd({ channel, size, slotSize, port: evPort, domid, ownAlive: alive.initiator, peerAlive: alive.acceptor });
+        end.connection = { port: ephemeral, route };
         // A server that accepted and already closed (or never mapped) reads as a peer that left:
         // the end reports it on its first wake, with whatever the server sent still readable.
         const established = end;
@@ -134,7 +143,7 @@ export async function connectXen(domid: number, port: number, options: XenChanne
         resolve(end);
       };
 
-      xs.writeAll(offerEntries(offerPath, self, domid, { capacityA, capacityB, size, eventPort: evPort, grefs }));
+      xs.writeAll(offerEntries(offerPath, self, domid, { capacityA, capacityB, size, eventPort: evPort, grefs, route }));
       offered = true;
       unwatch = watch(`${offerPath}/state`, onState);
       timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);

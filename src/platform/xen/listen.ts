@@ -14,6 +14,7 @@ import { xenAddon } from './native.js';
 import { aliveOffsets, endpointPath, MAX_DOMID, ownerOf, parseInteger, readOffer, XS_VERSION } from './protocol.js';
 import { resolveXenOptions } from './connect.js';
 import { holdStore, selfDomid, watch, xenStore } from './store.js';
+import { EphemeralPorts, type Route } from '../../socket/identity.js';
 
 export interface XenListener {
   readonly domid: number;
@@ -31,6 +32,10 @@ export interface XenListenOptions extends HostChannelOptions {
   allowDomains?: number[];
   /** An offer was refused; for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string, client: number | null) => void;
+  /** Why a client's route cannot reach this listener (null: it can). Default: every route. */
+  admit?: (route: Route) => string | null;
+  /** The listener's ephemeral ports (shared with its other platforms' listeners). */
+  ports?: EphemeralPorts;
 }
 
 /** Publishes an endpoint for `port` and calls `onChannel` for each established channel. */
@@ -56,6 +61,7 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
 
   /** Offers seen, by name; true while being handled or answered (the client removes its offer). */
   const seen = new Set<string>();
+  const ports = options.ports ?? new EphemeralPorts();
   let closed = false;
   let refd = false;
 
@@ -70,6 +76,7 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
     let offset = -1;
     let slotSize = 0;
     let mapped = false;
+    let ephemeral = 0;
     try {
       if (xs.read(`${offerPath}/state`) !== 'offered') return false; // not complete yet, or answered
       client = ownerOf(xs, offerPath);
@@ -77,6 +84,13 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
       if (allowed && !allowed.includes(client)) throw new ProtocolError('malformed', `domain ${client} is not allowed`);
       if (!name.startsWith(`${client}-`)) throw new ProtocolError('malformed', `offer ${name} was created by domain ${client}`);
       const offer = readOffer(xs, offerPath, client, limits.maxCapacity);
+      const refusal = options.admit?.(offer.route) ?? null;
+      if (refusal !== null) throw new ProtocolError('malformed', refusal);
+      try {
+        ephemeral = ports.allocate();
+      } catch (err) {
+        throw new ProtocolError('busy', (err as Error).message);
+      }
       const pool = regionPool();
       slotSize = Math.ceil(offer.size / 65536) * 65536;
       offset = pool.allocate(slotSize);
@@ -91,10 +105,13 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
       if (Atomics.load(bytes, offset + alive.initiator) !== 1) throw new ProtocolError('malformed', 'the client does not hold the channel it offered');
       Atomics.store(bytes, offset + alive.acceptor, 1);
       end = new XenChannelEnd({ channel, size: offer.size, slotSize, port: evPort, domid: client, ownAlive: alive.acceptor, peerAlive: alive.initiator });
-      answer(offerPath, 'accepted');
+      end.connection = { port: ephemeral, route: offer.route };
+      end.onclose = () => ports.release(ephemeral);
+      answer(offerPath, `accepted:${ephemeral}`);
       onChannel(end);
       return true;
     } catch (err) {
+      if (ephemeral !== 0) ports.release(ephemeral);
       const pool = regionPool();
       if (mapped) native.segmentUnmap(pool.view(), offset, slotSize);
       if (evPort >= 0) unbindPort(evPort);

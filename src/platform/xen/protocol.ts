@@ -8,7 +8,10 @@
 //       <C>-<nonce>/                            one offer, written by the client (domain C) in
 //         capacity-a, capacity-b, pages,        one transaction, owned by C, readable and
 //         event-port, grefs/<i> ("r,r,…"),      writable by S only
-//         state = "offered"                     S writes "accepted" or "refused:<reason> <text>"
+//         target, source (the route: addresses
+//         connected to and from),
+//         state = "offered"                     S writes "accepted:<port>" (the connection's
+//                                               ephemeral port) or "refused:<reason> <text>"
 //   /local/xway/hosts/<address>  = "<domid>"    the address map, written by dom0's administrator
 //                                               (scripts/xen-permit.sh), read by the switch
 //
@@ -17,7 +20,9 @@
 // contents; numbers must be canonical decimal integers in range; the grant list must have exactly
 // the page count the capacities imply.
 
+import net from 'node:net';
 import { isValidCapacity, channelByteLength } from '../../ring/layout.js';
+import type { Route } from '../../socket/identity.js';
 import { ProtocolError } from '../host/protocol.js';
 import type { XenStore } from './native-api.js';
 
@@ -77,6 +82,7 @@ export interface Offer {
   size: number;
   eventPort: number;
   grefs: number[];
+  route: Route;
 }
 
 /** Reads and checks an offer. `client` is the domain XenStore says created it. */
@@ -103,7 +109,14 @@ export function readOffer(xs: XenStore, path: string, client: number, maxCapacit
     }
     for (const p of parts) grefs.push(parseInteger(p, `grefs/${i} entry`, 0, 2 ** 32 - 1));
   }
-  return { client, capacityA, capacityB, size, eventPort, grefs };
+  const address = (key: string) => {
+    const value = xs.read(`${path}/${key}`);
+    if (value === null || value.length > 45 || !net.isIP(value)) {
+      throw new ProtocolError('malformed', `${key} is ${value === null ? 'missing' : JSON.stringify(value.slice(0, 40))}, not an IP address`);
+    }
+    return value;
+  };
+  return { client, capacityA, capacityB, size, eventPort, grefs, route: { target: address('target'), source: address('source') } };
 }
 
 /** The nodes of an offer, for one XenStore transaction; every node readable and writable by the
@@ -116,6 +129,8 @@ export function offerEntries(path: string, client: number, server: number, o: Om
     [`${path}/capacity-b`, String(o.capacityB), perms],
     [`${path}/pages`, String(o.size / XEN_PAGE), perms],
     [`${path}/event-port`, String(o.eventPort), perms],
+    [`${path}/target`, o.route.target, perms],
+    [`${path}/source`, o.route.source, perms],
   ];
   for (let i = 0; i * GREFS_PER_NODE < o.grefs.length; i++) {
     entries.push([`${path}/grefs/${i}`, o.grefs.slice(i * GREFS_PER_NODE, (i + 1) * GREFS_PER_NODE).join(','), perms]);

@@ -1,0 +1,144 @@
+// The addresses and ports a ring connection shows, computed the way Linux computes them for a
+// loopback TCP connection (measured on this project's machines; the differential tests check it):
+//
+// - connecting to 0.0.0.0 or :: reaches 127.0.0.1 or ::1;
+// - the client's source address is 127.0.0.1 for any 127.x.y.z target, and the target itself for
+//   ::1 and for the addresses of the machine's own interfaces;
+// - a dual-stack IPv6 socket (bound to '::' or to '::ffff:…') sees IPv4 peers as '::ffff:a.b.c.d',
+//   family 'IPv6';
+// - every connection has an ephemeral port from ip_local_port_range, the same number at both
+//   ends; connect() takes even ports (Linux has preferred them for connect() since 4.6, leaving odd
+//   ones to bind()).
+
+import fs from 'node:fs';
+import net from 'node:net';
+
+export interface SocketAddress { address: string; port: number; family: string }
+
+/** What each end of a connection reports: its own address and its peer's. */
+export interface ConnectionView { local: SocketAddress; remote: SocketAddress }
+
+/** Where a client connection goes: the address it reaches and the one it comes from, as the client
+ *  sees them (set-up carries both to the server). */
+export interface Route { target: string; source: string }
+
+const familyOf = (address: string) => (net.isIPv6(address) ? 'IPv6' : 'IPv4');
+const V4_MAPPED = '::ffff:';
+
+/** The address a connect() to `host` (a local IP literal) actually reaches. */
+export function effectiveTarget(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+/** The route of a connection to the local address `host`. */
+export function routeTo(host: string): Route {
+  const target = effectiveTarget(host);
+  if (target.startsWith(V4_MAPPED) && net.isIPv4(target.slice(V4_MAPPED.length))) {
+    return { target, source: V4_MAPPED + sourceOf(target.slice(V4_MAPPED.length)) };
+  }
+  return { target, source: sourceOf(target) };
+}
+
+function sourceOf(target: string): string {
+  return net.isIPv4(target) && target.startsWith('127.') ? '127.0.0.1' : target;
+}
+
+/** The client end's view of a connection along `route` to `port`. */
+export function clientView(route: Route, port: number, ephemeralPort: number): ConnectionView {
+  return {
+    local: { address: route.source, port: ephemeralPort, family: familyOf(route.source) },
+    remote: { address: route.target, port, family: familyOf(route.target) },
+  };
+}
+
+/** The server end's view: its listener is bound to `bound` (an address of the family it was
+ *  bound with) on `port`. */
+export function serverView(bound: SocketAddress, route: Route, ephemeralPort: number): ConnectionView {
+  const dualStack = bound.family === 'IPv6';
+  const seen = (address: string) => (dualStack && net.isIPv4(address) ? V4_MAPPED + address : address);
+  const local = seen(route.target);
+  const remote = seen(route.source);
+  return {
+    local: { address: local, port: bound.port, family: familyOf(local) },
+    remote: { address: remote, port: ephemeralPort, family: familyOf(remote) },
+  };
+}
+
+/** Whether a listener bound to `bound` accepts a TCP connection to the local address `host`: a ring
+ *  must not reach a server that TCP could not. */
+export function servesHost(bound: string, host: string): boolean {
+  const target = effectiveTarget(host);
+  if (bound === '::' || bound === '') return true; // dual stack (ipv6Only listeners are not registered)
+  if (bound === '0.0.0.0') return net.isIPv4(target) || mappedV4(target) !== null;
+  const plain = (a: string) => mappedV4(a) ?? a;
+  return plain(bound) === plain(target);
+}
+
+function mappedV4(address: string): string | null {
+  if (!address.startsWith(V4_MAPPED)) return null;
+  const v4 = address.slice(V4_MAPPED.length);
+  return net.isIPv4(v4) ? v4 : null;
+}
+
+// ---- ephemeral ports ---------------------------------------------------------------------------
+
+/** Linux's defaults, where /proc cannot tell. */
+const DEFAULT_RANGE: [number, number] = [32768, 60999];
+/** A released port is not handed out again for this long (TCP's TIME_WAIT is 60 s). */
+const QUARANTINE_MS = 60_000;
+
+let range: [number, number] | null = null;
+
+/** The kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), read once. */
+export function ephemeralRange(): [number, number] {
+  if (range) return range;
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    range = Number.isInteger(low) && Number.isInteger(high) && low >= 1 && low < high && high <= 65535 ? [low, high] : DEFAULT_RANGE;
+  } catch {
+    range = DEFAULT_RANGE;
+  }
+  return range;
+}
+
+/**
+ * The ephemeral ports of one listener's ring connections. Ports are unique among the listener's
+ * live connections, which makes every connection's address pair unique, as TCP guarantees (a
+ * kernel reuses an ephemeral port for connections to different destinations, and so does this);
+ * a released port rests for QUARANTINE_MS first, as a closed TCP connection's does in TIME_WAIT.
+ */
+export class EphemeralPorts {
+  readonly #live = new Set<number>();
+  readonly #resting = new Map<number, number>(); // port -> released at (ms)
+
+  /** A free port; throws EADDRNOTAVAIL when there is none (as connect() fails then). */
+  allocate(): number {
+    const [low, high] = ephemeralRange();
+    const evenLow = low + (low & 1);
+    const evens = Math.floor((high - evenLow) / 2) + 1;
+    const now = Date.now();
+    for (const [port, at] of this.#resting) {
+      if (now - at < QUARANTINE_MS) break; // insertion order is release order
+      this.#resting.delete(port);
+    }
+    const start = Math.floor(Math.random() * evens);
+    for (let i = 0; i < evens; i++) {
+      const port = evenLow + 2 * ((start + i) % evens);
+      if (!this.#live.has(port) && !this.#resting.has(port)) {
+        this.#live.add(port);
+        return port;
+      }
+    }
+    throw Object.assign(new Error('connect EADDRNOTAVAIL: no ephemeral port left for ring connections to this listener'), { code: 'EADDRNOTAVAIL', syscall: 'connect' });
+  }
+
+  release(port: number): void {
+    if (this.#live.delete(port)) this.#resting.set(port, Date.now());
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+}
