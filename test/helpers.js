@@ -34,3 +34,16 @@ export function throwsCode(assert, fn, code, type) {
   }
   assert.unreachable(`expected an error with code ${code}`);
 }
+
+/**
+ * `test` when `ready` is true; otherwise a stand-in that registers the test as skipped (uvu counts
+ * it in "Skipped", and `npm test`'s last line with it) and prints why, so that a test whose
+ * precondition is missing is never counted as passed.
+ */
+export function testIf(test, ready, reason) {
+  if (ready) return test;
+  return (name, fn) => {
+    console.log(`SKIP ${JSON.stringify(name)}: ${reason}`);
+    test.skip(name, fn);
+  };
+}

@@ -12,10 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { testIf } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = new URL('../../', import.meta.url);
-const SHOTS = path.resolve(process.env.XWAY_SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'xway-screenshots'));
+const SHOTS = path.resolve(process.env.XWAY_SCREENSHOT_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xway-screenshots-')));
 fs.mkdirSync(SHOTS, { recursive: true });
 const SCREENSHOT = path.join(SHOTS, 'visualizer.png');
 const LIVE_SCREENSHOT = path.join(SHOTS, 'visualizer-live.png');
@@ -38,13 +39,13 @@ async function until(what, probe, ok, ms = 5000) {
 }
 const sim = () => window.xwayVis?.sim();
 
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`SKIP test/browser/visualizer.test.js: ${CHROMIUM} is missing (.ci/run installs Debian's chromium); no browser test ran`);
-} else {
-  const { chromium } = await import('playwright-core');
+const haveBrowser = fs.existsSync(CHROMIUM);
+const btest = testIf(test, haveBrowser, `${CHROMIUM} is missing (.ci/run installs Debian's chromium)`);
+{
+  const { chromium } = haveBrowser ? await import('playwright-core') : {};
   const { startVisualizer } = await import('../../dist/cli/visualize.js');
 
-  test.before(async () => {
+  if (haveBrowser) test.before(async () => {
     // Test files share one process and their modules load before any runs: save the environment
     // now, not at import, and put it back afterwards.
     savedXwayDir = process.env.XWAY_DIR;
@@ -62,7 +63,7 @@ if (!fs.existsSync(CHROMIUM)) {
     page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
   });
 
-  test.after(async () => {
+  if (haveBrowser) test.after(async () => {
     await browser?.close();
     server?.close();
     server?.closeAllConnections();
@@ -71,14 +72,14 @@ if (!fs.existsSync(CHROMIUM)) {
     else process.env.XWAY_DIR = savedXwayDir;
   });
 
-  test('the page loads cross-origin isolated and starts both workers', async () => {
+  btest('the page loads cross-origin isolated and starts both workers', async () => {
     await page.goto(base);
     assert.is(await page.evaluate(() => crossOriginIsolated), true);
     assert.is(await page.textContent('#isolation'), 'cross-origin isolated');
     await until('both workers ready', sim, (v) => v.ready === 2);
   });
 
-  test('bytes move through the ring, every byte and every block checksum verified', async () => {
+  btest('bytes move through the ring, every byte and every block checksum verified', async () => {
     const a = await until('a few blocks verified', sim, (v) => v.blocksOk >= 4 && v.wraps >= 1);
     const b = await until('more bytes read', sim, (v) => v.bytesOut > a.bytesOut + 8192);
     assert.ok(b.bytesIn >= b.bytesOut);
@@ -91,7 +92,7 @@ if (!fs.existsSync(CHROMIUM)) {
     assert.is(await page.textContent('#mismatches'), '0');
   });
 
-  test('a larger ring restarts the simulation with that capacity', async () => {
+  btest('a larger ring restarts the simulation with that capacity', async () => {
     await page.selectOption('#ring-size', '65536');
     const v = await until('a 64 KiB ring moving bytes', sim, (s) => s.capacity === 65536 && s.ready === 2 && s.bytesOut > 0);
     assert.is(v.mismatches, 0);
@@ -99,7 +100,7 @@ if (!fs.existsSync(CHROMIUM)) {
     await until('back to 16 KiB', sim, (s) => s.capacity === 16384 && s.ready === 2 && s.blocksOk > 0);
   });
 
-  test('stalling the consumer fills the ring and puts the producer to sleep; resuming wakes it', async () => {
+  btest('stalling the consumer fills the ring and puts the producer to sleep; resuming wakes it', async () => {
     await page.check('#consumer-stall');
     const full = await until('ring full, producer asleep', sim,
       (v) => v.used === v.capacity && v.producerWantsSpace > 0 && v.consumerState === 'stalled');
@@ -115,7 +116,7 @@ if (!fs.existsSync(CHROMIUM)) {
     assert.is(resumed.mismatches, 0);
   });
 
-  test('busy-poll: the sides spin instead of sleeping, and notifications stop', async () => {
+  btest('busy-poll: the sides spin instead of sleeping, and notifications stop', async () => {
     await page.check('input[name=mode][value=busy]');
     await page.waitForTimeout(300);   // let a wait that was under way finish
     const a = await page.evaluate(sim);
@@ -131,7 +132,7 @@ if (!fs.existsSync(CHROMIUM)) {
     await until('notifications again', sim, (v) => v.producerNotifies > b.producerNotifies);
   });
 
-  test('screenshot for the docs: a ring part full after a stall, with the charts of the whole run', async () => {
+  btest('screenshot for the docs: a ring part full after a stall, with the charts of the whole run', async () => {
     // Equal rates after a short stall keep the ring about half full, head and tail apart.
     await page.selectOption('#write-size', '1024');
     await page.fill('#consumer-rate', '7');
@@ -190,7 +191,7 @@ if (!fs.existsSync(CHROMIUM)) {
     console.log('SKIP live mode in test/browser/visualizer.test.js: src/stat/snapshot.ts (the host reader) is not on this branch yet');
   }
 
-  test('no console errors or warnings (CSP violations included), no failed requests', async () => {
+  btest('no console errors or warnings (CSP violations included), no failed requests', async () => {
     // Exercise the charts' cursor and the tabs too: the page's CSP allows no inline styles.
     await page.click('#tab-sim');
     await page.hover('#chart-fill .u-over');

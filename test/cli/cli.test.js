@@ -2,6 +2,7 @@
 // `xway bench` run, and `xway stat` against a real server process and a real ring connection.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { testIf } from '../helpers.js';
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -100,11 +101,7 @@ test('xway bench --json: a short real run over ring and TCP, the ring results ca
   if (hostWhy) console.log(`  (ring transport not run: ${hostWhy})`);
 });
 
-test('xway stat lists a live ring connection with its real bytes', async () => {
-  if (hostWhy) {
-    console.log(`  (xway stat over a ring connection not run: ${hostWhy})`);
-    return;
-  }
+testIf(test, !hostWhy, `no host platform: ${hostWhy}`)('xway stat lists a live ring connection with its real bytes', async () => {
   const server = spawn(process.execPath, [SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
   let socket;
   try {

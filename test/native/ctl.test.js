@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Conn, listen, native, openFds, sleep, spawnFixture, tempSocket, withTimeout } from './util.js';
+import { testIf } from '../helpers.js';
 
 function throwsCode(fn, code, ctor) {
   try {
@@ -167,11 +168,7 @@ test('connect errors, unlink on close, EADDRINUSE', async () => {
   }
 });
 
-test('connections from another uid are refused', async () => {
-  if (process.getuid() !== 0) {
-    console.log('    (skipped: needs root to run a child as another uid)');
-    return;
-  }
+testIf(test, process.getuid() === 0, 'needs root to run a child as another uid')('connections from another uid are refused', async () => {
   const srv = listen();
   try {
     // Open the door on purpose (the default 0600 would already stop the
@@ -193,11 +190,7 @@ test('connections from another uid are refused', async () => {
 
 const hasPython = spawnSync('python3', ['-c', 'import socket; socket.SOCK_SEQPACKET']).status === 0;
 
-test('oversized messages or too many descriptors from a foreign peer: EMSGSIZE; empty messages are not EOF', async () => {
-  if (!hasPython) {
-    console.log('    (skipped: python3 not available for a foreign peer)');
-    return;
-  }
+testIf(test, hasPython, 'python3 is not available for a foreign peer')('oversized messages or too many descriptors from a foreign peer: EMSGSIZE; empty messages are not EOF', async () => {
   const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'raw-peer.py');
   const srv = listen();
   const children = [];

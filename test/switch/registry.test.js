@@ -2,6 +2,7 @@
 // removed by readers, and an unsafe directory is refused with a message saying what to fix.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { testIf } from '../helpers.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
@@ -303,7 +304,7 @@ test('listEndpoints: live entries by port; stale entries, dead sockets and old l
   for (const r of [a, b, c]) r.close();
 });
 
-(isRoot ? test : test.skip)('an entry of a live process of another user (EPERM) is neither used nor removed', () => {
+testIf(test, isRoot, 'needs root to run a process as another user')('an entry of a live process of another user (EPERM) is neither used nor removed', () => {
   // The reader runs as uid 65534 in its own registry; the entry names this (root) process.
   const dir = freshDir();
   fs.chownSync(dir, 65534, 65534);
@@ -343,7 +344,7 @@ test('unsafe directories are refused with what to fix, and left as they are', ()
   throwsRegistry(() => lookupEndpoint(4700), 'unsafe-directory', /not a directory/);
 });
 
-(isRoot ? test : test.skip)('a directory owned by another user is refused', () => {
+testIf(test, isRoot, 'needs root to give a directory to another user')('a directory owned by another user is refused', () => {
   const dir = freshDir();
   fs.chownSync(dir, 65534, 65534);
   throwsRegistry(() => controlPathFor(4800), 'unsafe-directory', /owned by uid 65534/, new RegExp(`uid ${process.geteuid()}`));
