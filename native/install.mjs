@@ -56,7 +56,10 @@ function build() {
 
 if (!strict) {
   const probe = probePrebuilt();
-  if (probe.ok) process.exit(0); // a prebuilt binary for this platform loads: nothing to compile
+  if (probe.ok) { // a prebuilt binary for this platform loads: nothing to compile
+    say(`using the prebuilt native addon ${probe.file}`); // shown with --foreground-scripts
+    process.exit(0);
+  }
   if (process.platform !== 'linux') {
     process.exit(0); // the host platform is Linux-only: nothing to build, threads and TCP work
   }
