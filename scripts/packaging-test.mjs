@@ -393,10 +393,15 @@ async function usualChecks(mode, dir, env) {
     assert(out.transport === 'ring' && out.platform === 'host' && out.echo === 'across two processes', JSON.stringify(out));
     return `transport ${out.transport}, platform ${out.platform}`;
   });
-  await check(`${mode}: npx xway --help`, () => {
+  await check(`${mode}: npx xway --help, and each command's --help, speak of the product only`, () => {
     const out = must(run('npx', ['--no-install', 'xway', '--help'], { cwd: dir, env }), 'npx xway --help');
     assert(/bench/.test(out.stdout) && /stat/.test(out.stdout) && /visualize/.test(out.stdout), `unexpected help: ${tail(out.stdout)}`);
-    assert(!/\bissue\b/i.test(out.stdout), 'the help text names an issue');
+    for (const command of ['bench', 'stat', 'visualize']) {
+      const help = must(run('npx', ['--no-install', 'xway', command, '--help'], { cwd: dir, env }), `npx xway ${command} --help`).stdout;
+      assert(help.length > 100, `xway ${command} --help printed ${JSON.stringify(help)}`);
+      const history = /\b(issue|wave|session|ticket)s?\b/i.exec(`${out.stdout}${help}`);
+      assert(!history, `xway ${command} --help names the project's history: "${history?.[0]}"`);
+    }
   });
 }
 
