@@ -40,11 +40,19 @@ export function platformTuple(): string {
 
 let detectedLibc: 'glibc' | 'musl' | null | undefined;
 
-/** The C library this Node process runs on (Linux only): Node's diagnostic report names the glibc
- *  version it runs with, and has none on musl. Asked once, and only when the choice matters. */
+/** The C library this Node process runs on (Linux only), asked once and only when the choice
+ *  matters: the libc mapped into this process (/proc/self/maps, a fraction of a millisecond), else
+ *  Node's diagnostic report, which names the glibc version it runs with and has none on musl (a
+ *  few milliseconds). */
 export function processLibc(): 'glibc' | 'musl' | null {
   if (detectedLibc !== undefined) return detectedLibc;
   if (process.platform !== 'linux') return (detectedLibc = null);
+  let maps = '';
+  try {
+    maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  } catch { /* no /proc */ }
+  if (/\/ld-musl-[^/\n]*\.so\.1$|\/libc\.musl-[^/\n]*$/m.test(maps)) return (detectedLibc = 'musl');
+  if (/\/libc\.so\.6$|\/libc-2\.[0-9]+\.so$/m.test(maps)) return (detectedLibc = 'glibc');
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   return (detectedLibc = header?.glibcVersionRuntime ? 'glibc' : 'musl');
 }
