@@ -1,5 +1,13 @@
 // `npm test`: runs every test file with uvu, passes its output through, and ends with one line
-// "N passed, N failed" from uvu's totals so every run states its count.
+// "N passed, N failed[, N skipped]" from uvu's totals so every run states its count.
+//
+// Suites that run outside uvu (the Xen harness in dom0, the packaging test, ...) are counted into
+// that line too: .ci/run runs each one first with its output in a file, and lists the files in
+// XWAY_EXTRA_RESULTS, separated like PATH (":"). In each file the last line of the form
+//   NAME: N passed, N failed[, N skipped] (anything may follow)
+// (NAME: letters, digits, "-" or "_") is that suite's count; a file without one (a suite that died
+// before it could count) counts as one failure. XWAY_XEN_RESULTS, the older name of one such file,
+// is read as well.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -28,23 +36,26 @@ child.on('close', (code, signal) => {
   if (!Number.isFinite(failed) || ((code !== 0 || signal) && failed === 0)) failed = Math.max(1, failed || 0);
   const reasons = plain.split('\n').filter((line) => line.startsWith('SKIP '));
   if (reasons.length) console.log(`skipped:\n${reasons.map((r) => `  ${r.slice(5)}`).join('\n')}`);
-  const xen = xenResults();
-  if (xen) {
-    console.log(`with the Xen tests run in dom0 by test/xen/run.sh: ${xen.passed} passed, ${xen.failed} failed`);
-    passed += xen.passed;
-    failed += xen.failed;
+  let skippedAll = skipped;
+  for (const extra of extraResults()) {
+    console.log(`with ${extra.name} (${extra.file}): ${extra.passed} passed, ${extra.failed} failed, ${extra.skipped} skipped`);
+    passed += extra.passed;
+    failed += extra.failed;
+    skippedAll += extra.skipped;
   }
-  console.log(`${Number.isFinite(passed) ? passed : 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  console.log(`${Number.isFinite(passed) ? passed : 0} passed, ${failed} failed${skippedAll ? `, ${skippedAll} skipped` : ''}`);
   process.exitCode = code === 0 && failed === 0 ? 0 : 1;
 });
 
-/** The Xen harness's counts, when .ci/run ran it (XWAY_XEN_RESULTS names its output); a harness
- *  that printed no count counts as one failure. */
-function xenResults() {
-  const file = process.env.XWAY_XEN_RESULTS;
-  if (!file) return null;
-  let text = '';
-  try { text = fs.readFileSync(file, 'utf8'); } catch { /* no output at all */ }
-  const m = /^XEN-TESTS: (\d+) passed, (\d+) failed/m.exec(text);
-  return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 };
+/** The counts of the suites listed in XWAY_EXTRA_RESULTS (and XWAY_XEN_RESULTS). */
+function extraResults() {
+  const files = [...(process.env.XWAY_EXTRA_RESULTS ?? '').split(path.delimiter), process.env.XWAY_XEN_RESULTS ?? '']
+    .filter((file, i, all) => file && all.indexOf(file) === i);
+  return files.map((file) => {
+    let text = '';
+    try { text = fs.readFileSync(file, 'utf8'); } catch { /* no output at all */ }
+    const counts = [...text.matchAll(/^([A-Za-z][\w-]*): (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/gm)].pop();
+    if (!counts) return { file, name: 'a suite that printed no count', passed: 0, failed: 1, skipped: 0 };
+    return { file, name: counts[1], passed: Number(counts[2]), failed: Number(counts[3]), skipped: Number(counts[4] ?? 0) };
+  });
 }

@@ -40,6 +40,7 @@ export { transportOf } from './register/transport.js';
 
 import { XwayServer, type XwayServerOptions } from './socket/server.js';
 import { connect } from './socket/connect.js';
+import { transportOf } from './register/transport.js';
 
 /** Same overloads as net.createServer. */
 export function createServer(options?: XwayServerOptions | ((socket: import('node:net').Socket | import('./socket/ring-socket.js').RingSocket) => void),
@@ -47,6 +48,6 @@ export function createServer(options?: XwayServerOptions | ((socket: import('nod
   return typeof options === 'function' ? new XwayServer({}, options) : new XwayServer(options, listener);
 }
 
-/** `import xway from 'xway'`: the net-style entry points. */
-const xway = { createServer, connect, createConnection: connect };
+/** `import xway from 'xway'`: the net-style entry points, and which transport a socket rides. */
+const xway = { createServer, connect, createConnection: connect, transportOf };
 export default xway;

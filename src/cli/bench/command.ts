@@ -47,10 +47,11 @@ Options:
   --threads          the two ends are worker threads of one process, not two processes
                      (CPU time is then the whole process's)
   --idle             also measure an idle connection: both ends' CPU time over --duration
-  --targets          judge the issue-4 targets (64 KiB stream ≥ 4× TCP, 1 KiB ≥ 8×, rr ≤ 1/6,
+  --targets          judge the socket layer's targets (64 KiB stream ≥ 4× TCP, 1 KiB ≥ 8×, rr ≤ 1/6,
                      crr setup ≤ 2× TCP's, idle connection uses no CPU)
   --preset NAME      quick: ring vs TCP, stream 1k and 64k, rr (~30 s; npm start)
-                     net: the issue-4 set with --idle and --targets (npm run bench:net)
+                     net: stream 1k and 64k, rr, crr, 5 reps, with --idle and --targets
+                     (npm run bench:net)
                      (flags given as well override the preset's)
   --json             machine-readable results on stdout instead of the table
   --svg FILE         also draw throughput against write size and the rr/crr times as an SVG

@@ -1,4 +1,4 @@
-// The issue-4 targets for the socket layer, judged on the medians of one `xway bench` run:
+// The socket layer's performance targets, judged on the medians of one `xway bench` run:
 //   64 KiB stream ≥ 4× TCP loopback, 1 KiB stream ≥ 8×, 1-byte request/response round trip
 //   ≤ 1/6 of TCP's, connection setup (crr) no slower than 2× TCP's, and an idle ring connection
 //   that costs no CPU (here: under 1% of a CPU, 10 ms in the idle second, in each process).
@@ -70,7 +70,7 @@ export function judgeTargets(results: Result[], idle: IdleResult[] | null): Targ
 }
 
 export function formatTargets(targets: Target[], idle: IdleResult[] | null): string {
-  const lines = ['', 'targets (issue 4; medians of this run)'];
+  const lines = ['', 'targets (medians of this run)'];
   const width = Math.max(...targets.map((t) => t.target.length));
   for (const t of targets) {
     const verdict = t.met === null ? 'n/a' : t.met ? 'MET' : 'NOT MET';

@@ -1,4 +1,4 @@
-// Types of native/build/Release/xway_native.node (the C layer in native/; loaded by native.ts).
+// Types of the native addon (the C layer in native/: a local build or a prebuilt binary; loaded by native.ts).
 // Errors: system failures are `Error & { code: 'EBADF' | …, errno: number
 // (positive, as in os.constants.errno), syscall: string }`; bad argument
 // types are TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE),

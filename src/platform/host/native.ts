@@ -1,23 +1,17 @@
-// Loading the native addon (native/). It is optional: without it (not Linux, or not built) xway
-// still works between threads and over TCP, and the host platform says exactly why it is absent.
+// Loading the native addon (native/). It is optional: without it (not Linux, no prebuilt binary that
+// loads and no local build) xway still works between threads and over TCP, and the host platform
+// says exactly why it is absent. Which binary is tried, in which order: addon.ts.
 
-import { createRequire } from 'node:module';
 import type { XwayNative, XwayNativeLinux } from './native-api.js';
 import { XwayError } from '../../errors.js';
+import { loadAddon } from './addon.js';
 
 let loaded: XwayNative | undefined;
 
 function load(): XwayNative {
   if (loaded) return loaded;
-  try {
-    const require = createRequire(import.meta.url);
-    loaded = require('../../../native/build/Release/xway_native.node') as XwayNative;
-  } catch (err) {
-    loaded = {
-      platformAvailable: false,
-      unavailableReason: `the native addon did not load (${(err as Error).message.split('\n')[0]}); run npm install to build it`,
-    };
-  }
+  const result = loadAddon(); // a local build, else the prebuilt binary for this platform (addon.ts)
+  loaded = result.ok ? result.addon as XwayNative : { platformAvailable: false, unavailableReason: result.reason };
   return loaded;
 }
 
