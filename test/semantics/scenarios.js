@@ -53,15 +53,16 @@ async function writeChunks(ctx, socket, data, seed) {
   }
 }
 
-/** Collects what `socket` delivers until 'end'; notes `got <bytes> <sha>`. */
+/** Collects what `socket` delivers until 'end'; notes `got <bytes> <sha>` right after 'end'. */
 function received(ctx, socket) {
   const parts = [];
   socket.on('data', (d) => parts.push(d));
-  return ctx.event(socket, 'end', `${socket.semanticsLabel} end`, 10_000).then(() => {
+  const ended = new Promise((resolve) => socket.once('end', () => {
     const all = Buffer.concat(parts);
     ctx.note(socket.semanticsLabel, `got ${all.length} ${sha(all)}`);
-    return all;
-  });
+    resolve(all);
+  }));
+  return ctx.within(ended, `${socket.semanticsLabel} end`, 10_000);
 }
 
 /** A client role that connects and just watches (reading) until the socket closes. */

@@ -6,6 +6,7 @@
 //   XWAY_SEMANTICS_ONLY=<regexp>                     scenarios whose name matches
 //   XWAY_SEMANTICS_REPEAT=<n>                        run each scenario n times (all must match)
 //   XWAY_SEMANTICS_PRINT=1                           print every observed outcome as a JSON line
+//   XWAY_SEMANTICS_SERIAL=1                          one mode after another (default: all at once)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
@@ -44,20 +45,51 @@ test.after(async () => {
   }
 });
 
-for (const mode of modes) {
-  for (const scenario of scenarios) {
-    if (!applies(mode, scenario) || (only && !only.test(scenario.name))) continue;
-    test(`${mode.name}: ${scenario.name}`, async () => {
-      // Every run, even after a failed one: a repeated run is there to show whether the outcome varies.
-      const failures = new Map();
-      for (let i = 0; i < repeat; i++) {
-        const t0 = performance.now();
-        const obs = await driver.run(mode, scenario);
-        const ms = Math.round(performance.now() - t0);
-        if (print) console.log(JSON.stringify({ mode: mode.name, scenario: scenario.name, run: i, ms, logs: obs.logs, snaps: obs.snaps, errors: obs.errors }));
-        const problems = compare(scenario, obs, mode).join('\n    ');
-        if (problems) failures.set(problems, (failures.get(problems) ?? 0) + 1);
-      }
+// The modes run at the same time, each its scenarios one after another (XWAY_SEMANTICS_SERIAL=1:
+// one mode after another): most of a scenario's time is waiting, and a failing ring scenario
+// waits out its bound (3 s), so in parallel the suite takes about as long as its slowest mode.
+// The tests below then report each outcome in order.
+const serial = !!process.env.XWAY_SEMANTICS_SERIAL;
+const plan = modes.map((mode) => ({ mode, scenarios: scenarios.filter((s) => applies(mode, s) && (!only || only.test(s.name))) }));
+const outcomes = new Map();
+const key = (mode, scenario) => `${mode.name}: ${scenario.name}`;
+
+/** Runs `scenario` `repeat` times; resolves with the distinct failures (and how often each). */
+async function runAll(mode, scenario) {
+  // Every run, even after a failed one: a repeated run is there to show whether the outcome varies.
+  const failures = new Map();
+  for (let i = 0; i < repeat; i++) {
+    const t0 = performance.now();
+    const obs = await driver.run(mode, scenario);
+    const ms = Math.round(performance.now() - t0);
+    if (print) console.log(JSON.stringify({ mode: mode.name, scenario: scenario.name, run: i, ms, logs: obs.logs, snaps: obs.snaps, errors: obs.errors }));
+    const problems = compare(scenario, obs, mode).join('\n    ');
+    if (problems) failures.set(problems, (failures.get(problems) ?? 0) + 1);
+  }
+  return failures;
+}
+
+test.before(() => {
+  const start = (mode, list, after = Promise.resolve()) => {
+    for (const scenario of list) {
+      const previous = after;
+      after = previous.then(() => runAll(mode, scenario));
+      outcomes.set(key(mode, scenario), after);
+      after = after.catch(() => {});
+    }
+    return after;
+  };
+  let chain = Promise.resolve();
+  for (const { mode, scenarios: list } of plan) {
+    if (serial) chain = start(mode, list, chain);
+    else start(mode, list);
+  }
+});
+
+for (const { mode, scenarios: list } of plan) {
+  for (const scenario of list) {
+    test(key(mode, scenario), async () => {
+      const failures = await outcomes.get(key(mode, scenario));
       if (failures.size) {
         assert.unreachable([...failures].map(([p, n]) => `${repeat > 1 ? `${n} of ${repeat} runs:` : ''}\n    ${p}`).join('\n'));
       }
