@@ -90,21 +90,6 @@ for (const [platform, pair] of [['host', hostPair], ['threads', threadPair]]) {
     assert.is(b.readyState, 'closed');
   });
 
-  test(`${platform}: destroy and resetAndDestroy give the peer ECONNRESET`, async () => {
-    for (const how of ['destroy', 'resetAndDestroy']) {
-      const [a, b] = await pair();
-      const error = new Promise((resolve) => b.once('error', resolve));
-      b.resume();
-      a.write('x');
-      a[how]();
-      const err = await within(5000, error, `${how} seen`);
-      assert.is(err.code, 'ECONNRESET', `${how}: ${err.message}`);
-      assert.ok(b.destroyed);
-      const late = await new Promise((resolve) => b.write('late', resolve));
-      assert.is(late?.code, 'ERR_STREAM_DESTROYED', 'a write after the reset fails like net');
-    }
-  });
-
   test(`${platform}: setTimeout fires on inactivity`, async () => {
     const [a, b] = await pair();
     const fired = once(a.setTimeout(30), 'timeout');
