@@ -57,12 +57,13 @@ async function writeChunks(ctx, socket, data, seed) {
 function received(ctx, socket) {
   const parts = [];
   socket.on('data', (d) => parts.push(d));
-  const ended = new Promise((resolve) => socket.once('end', () => {
+  socket.once('end', () => {
     const all = Buffer.concat(parts);
     ctx.note(socket.semanticsLabel, `got ${all.length} ${sha(all)}`);
-    resolve(all);
-  }));
-  return ctx.within(ended, `${socket.semanticsLabel} end`, 10_000);
+  });
+  const got = ctx.event(socket, 'end', `${socket.semanticsLabel} end`, 10_000).then(() => Buffer.concat(parts));
+  got.catch(() => {}); // the role may fail before it awaits this: not an unhandled rejection
+  return got;
 }
 
 /** A client role that connects and just watches (reading) until the socket closes. */
@@ -150,41 +151,38 @@ add({
 
 // ---- half-close ------------------------------------------------------------------------------
 
+/** One side of a half-close: `first` ends with 'request' and reads the response; the other reads
+ *  the request to its end, then (once the first side's 'finish' is past, so that the order of the
+ *  first side's events is not a race between its own FIN and the peer's answer) responds and ends. */
+async function halfClose(ctx, s, isFirst) {
+  if (isFirst) {
+    const got = received(ctx, s);
+    s.end('request');
+    await ctx.event(s, 'finish');
+    ctx.snap(s, 'finished');
+    await ctx.barrier('finished');
+    await got;
+  } else {
+    await received(ctx, s);
+    ctx.snap(s, 'ended');
+    await ctx.barrier('finished');
+    s.write('resp');
+    s.end('onse');
+  }
+}
+
 for (const first of ['client', 'server']) {
   add({
     name: `half-close with allowHalfOpen: the ${first} ends first, the other direction keeps working`,
     server: {
       options: { allowHalfOpen: true },
-      async connection(s, ctx) {
-        if (first === 'server') {
-          const got = received(ctx, s);
-          s.end('request');
-          await ctx.event(s, 'finish');
-          ctx.snap(s, 'finished');
-          await got;
-        } else {
-          await received(ctx, s);
-          ctx.snap(s, 'ended');
-          s.write('resp');
-          s.end('onse');
-        }
-      },
+      connection: (s, ctx) => halfClose(ctx, s, first === 'server'),
     },
     client: {
       async run(ctx) {
         const s = ctx.connect({ allowHalfOpen: true });
-        if (first === 'client') {
-          const got = received(ctx, s);
-          s.end('request');
-          await ctx.event(s, 'finish');
-          ctx.snap(s, 'finished');
-          await got;
-        } else {
-          await received(ctx, s);
-          ctx.snap(s, 'ended');
-          s.write('resp');
-          s.end('onse');
-        }
+        await ctx.event(s, 'connect');
+        await halfClose(ctx, s, first === 'client');
       },
     },
     expect: first === 'client'
@@ -952,7 +950,7 @@ for (const closer of ['client', 'server']) {
         await ctx.barrier('closing');
         // New connections are refused (even a ring connect takes TCP's answer: the ring
         // endpoint went with close()).
-        const late = ctx.connect({ transport: 'auto' }, 'late');
+        const late = ctx.connect({ host: '127.0.0.1', transport: 'auto' }, 'late');
         await ctx.closed(late);
         await ctx.barrier('refused');
         if (closer === 'client') s.end();
@@ -1129,7 +1127,7 @@ add({
     async run(ctx) {
       const port = await ctx.freePort();
       // Rings are found by port: with no endpoint, even xway's default ('auto') takes TCP.
-      const s = ctx.connect({ port, transport: 'auto' });
+      const s = ctx.connect({ port, host: '127.0.0.1', transport: 'auto' });
       await ctx.closed(s);
       ctx.snap(s, 'closed');
     },
