@@ -333,7 +333,7 @@ for (const closer of ['server', 'client']) {
 }
 
 add({
-  name: 'destroy() with unread data, right after writing: what it wrote is delivered first',
+  name: 'destroy() with unread data, right after writing: what it wrote is delivered first, then ECONNRESET (or, libuv, the end)',
   server: {
     options: { pauseOnConnect: true },
     async connection(s, ctx) {
@@ -436,7 +436,7 @@ for (const [what, before] of [
   ['with unread data', 'unread'],
 ]) {
   add({
-    name: `resetAndDestroy() ${what}: the peer gets ECONNRESET`,
+    name: `resetAndDestroy() ${what}: the peer ${before === 'write' ? 'reads the data, then gets ECONNRESET (or, libuv, the end)' : 'gets ECONNRESET'}`,
     server: {
       options: { pauseOnConnect: before === 'unread' },
       async connection(s, ctx) {
