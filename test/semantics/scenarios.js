@@ -25,21 +25,11 @@ import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
+import { pattern, rng } from './bytes.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Deterministic pseudo-random bytes. */
-export function pattern(n, seed) {
-  const b = Buffer.alloc(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; b[i] = x; }
-  return b;
-}
-const rng = (seed) => {
-  let x = seed | 1;
-  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
-};
 const sha = (b) => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
 /** Writes `data` in random-sized chunks (1 B to 64 KiB), honouring backpressure. */
@@ -81,6 +71,45 @@ async function connected(ctx, options) {
   const s = ctx.connect(options);
   await ctx.event(s, 'connect');
   return s;
+}
+
+/** A client role that connects, reads, writes `data` (logged as 'w'), waits for its write
+ *  callback (the bytes are then in the peer's buffer: kernel or ring), and meets the server at
+ *  barrier `name`. */
+const writesThen = (data, name) => ({
+  async run(ctx) {
+    const s = await connected(ctx);
+    s.resume();
+    await ctx.written(s, data, 'w');
+    await ctx.barrier(name);
+  },
+});
+
+/** Roles that connect, both read, meet once connected; then `closer` calls end() (the other side
+ *  is not allowHalfOpen, so it ends too). The client waits for the close and snapshots it; with
+ *  `closeServer`, the server role closes its server at the connection and waits for the close too. */
+function endedBy(closer, { closeServer = false } = {}) {
+  return {
+    server: {
+      async connection(s, ctx) {
+        s.resume();
+        if (closeServer) ctx.server.close();
+        await ctx.barrier('connected');
+        if (closer === 'server') s.end();
+        if (closeServer) await ctx.closed(s);
+      },
+    },
+    client: {
+      async run(ctx) {
+        const s = await connected(ctx);
+        s.resume();
+        await ctx.barrier('connected');
+        if (closer === 'client') s.end();
+        await ctx.closed(s);
+        ctx.snap(s, 'closed');
+      },
+    },
+  };
 }
 
 /** How far net reads ahead of a paused reader: one libuv read of up to 64 KiB, into the
@@ -204,23 +233,7 @@ for (const first of ['client', 'server']) {
 
   add({
     name: `without allowHalfOpen, the ${first}'s end() ends the other side too`,
-    server: {
-      async connection(s, ctx) {
-        s.resume();
-        await ctx.barrier('connected');
-        if (first === 'server') s.end();
-      },
-    },
-    client: {
-      async run(ctx) {
-        const s = await connected(ctx);
-        s.resume();
-        await ctx.barrier('connected');
-        if (first === 'client') s.end();
-        await ctx.closed(s);
-        ctx.snap(s, 'closed');
-      },
-    },
+    ...endedBy(first),
     expect: first === 'client'
       ? { client: ['connect', 'ready', 'finish', 'end', 'close:false'], server: ['end', 'finish', 'close:false'] }
       : { client: ['connect', 'ready', 'end', 'finish', 'close:false'], server: ['finish', 'end', 'close:false'] },
@@ -342,14 +355,7 @@ add({
       s.destroy();
     },
   },
-  client: {
-    async run(ctx) {
-      const s = await connected(ctx);
-      s.resume();
-      await ctx.written(s, 'unread', 'w');
-      await ctx.barrier('unread');
-    },
-  },
+  client: writesThen('unread', 'unread'),
   expect: {
     client: DATA_THEN_RESET(3, ['w:ok']),
     server: ['close:false'],
@@ -365,14 +371,7 @@ add({
       s.destroy();
     },
   },
-  client: {
-    async run(ctx) {
-      const s = await connected(ctx);
-      s.resume();
-      await ctx.written(s, pattern(UNREAD, 3), 'w');
-      await ctx.barrier('sent');
-    },
-  },
+  client: writesThen(pattern(UNREAD, 3), 'sent'),
   expect: {
     client: ['connect', 'ready', 'w:ok', 'error:ECONNRESET:read', 'close:true'],
     server: ['close:false'],
@@ -390,14 +389,7 @@ add({
       s.destroy();
     },
   },
-  client: {
-    async run(ctx) {
-      const s = await connected(ctx);
-      s.resume();
-      await ctx.written(s, 'unread', 'w');
-      await ctx.barrier('sent');
-    },
-  },
+  client: writesThen('unread', 'sent'),
   expect: {
     client: ['connect', 'ready', 'w:ok', 'end', 'finish', 'close:false'],
     server: ['close:false'],
@@ -870,46 +862,14 @@ for (const place of ['process', 'thread']) {
     add({
       name: `a client ${place} whose connection the ${closer} closed exits by itself`,
       dedicated: { role: 'client', in: place, alone: true },
-      server: {
-        async connection(s, ctx) {
-          s.resume();
-          await ctx.barrier('connected');
-          if (closer === 'server') s.end();
-        },
-      },
-      client: {
-        async run(ctx) {
-          const s = await connected(ctx);
-          s.resume();
-          await ctx.barrier('connected');
-          if (closer === 'client') s.end();
-          await ctx.closed(s);
-        },
-      },
+      ...endedBy(closer),
       expect: { process: ['exit:0'] },
     });
 
     add({
       name: `a server ${place} that closed its server, and whose connection the ${closer} closed, exits by itself`,
       dedicated: { role: 'server', in: place, alone: true },
-      server: {
-        async connection(s, ctx) {
-          s.resume();
-          ctx.server.close();
-          await ctx.barrier('connected');
-          if (closer === 'server') s.end();
-          await ctx.closed(s);
-        },
-      },
-      client: {
-        async run(ctx) {
-          const s = await connected(ctx);
-          s.resume();
-          await ctx.barrier('connected');
-          if (closer === 'client') s.end();
-          await ctx.closed(s);
-        },
-      },
+      ...endedBy(closer, { closeServer: true }),
       expect: { process: ['exit:0'], listener: ['connection', 'close'] },
     });
   }

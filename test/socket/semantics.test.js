@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { within } from '../host/helpers.js';
+import { pattern as random, rng } from '../semantics/bytes.js';
 
 // A registry of our own, set before dist is loaded and handed to every child process.
 const saved = { XWAY_DIR: process.env.XWAY_DIR, XWAY: process.env.XWAY };
@@ -34,18 +35,6 @@ const MODES = [
 ];
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-/** Deterministic pseudo-random bytes, and a generator of numbers for chunk sizes. */
-const random = (n, seed) => {
-  const b = Buffer.alloc(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; b[i] = x; }
-  return b;
-};
-const rng = (seed) => {
-  let x = seed | 1;
-  return () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
-};
 
 /** Everything a scenario opens, closed in its `finally` whatever happened. */
 function scope() {
