@@ -251,8 +251,13 @@ test('ring set-up failure falls back to TCP (data flows); with force it is an er
   tcpServer.listen(0, HOST);
   await within(LIMIT, once(tcpServer, 'listening'), 'listening');
   const { port } = tcpServer.address();
-  // An entry of this (live) process whose control socket nobody listens on.
-  const registration = registerEndpoint({ port, host: HOST, controlPath: path.join(fs.realpathSync(XWAY_DIR), 'ctl-nobody.sock') });
+  // An entry of this (live) process whose control socket is the wrong kind of socket (a stream
+  // socket, where xway speaks SOCK_SEQPACKET): set-up fails at connect.
+  const controlPath = path.join(fs.realpathSync(XWAY_DIR), 'ctl-nobody.sock');
+  const wrong = net.createServer().listen(controlPath);
+  await within(LIMIT, once(wrong, 'listening'), 'listening');
+  sc.server(wrong);
+  const registration = registerEndpoint({ port, host: HOST, controlPath });
   sc.defer(() => registration.close());
   try {
     assert.ok(lookupEndpoint(port), 'the entry is live');
