@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 
-export interface SocketAddress { address: string; port: number; family: string }
+export interface SocketAddress { address: string; family: string; port: number }
 
 /** What each end of a connection reports: its own address and its peer's. */
 export interface ConnectionView { local: SocketAddress; remote: SocketAddress }
@@ -46,11 +46,13 @@ function sourceOf(target: string): string {
 }
 
 /** The client end's view of a connection along `route` to `port`. */
+/** An address as net gives it: { address, family, port }, in that order. */
+function socketAddress(address: string, port: number): SocketAddress {
+  return { address, family: familyOf(address), port };
+}
+
 export function clientView(route: Route, port: number, ephemeralPort: number): ConnectionView {
-  return {
-    local: { address: route.source, port: ephemeralPort, family: familyOf(route.source) },
-    remote: { address: route.target, port, family: familyOf(route.target) },
-  };
+  return { local: socketAddress(route.source, ephemeralPort), remote: socketAddress(route.target, port) };
 }
 
 /** The server end's view: its listener is bound to `bound` (an address of the family it was
@@ -58,12 +60,7 @@ export function clientView(route: Route, port: number, ephemeralPort: number): C
 export function serverView(bound: SocketAddress, route: Route, ephemeralPort: number): ConnectionView {
   const dualStack = bound.family === 'IPv6';
   const seen = (address: string) => (dualStack && net.isIPv4(address) ? V4_MAPPED + address : address);
-  const local = seen(route.target);
-  const remote = seen(route.source);
-  return {
-    local: { address: local, port: bound.port, family: familyOf(local) },
-    remote: { address: remote, port: ephemeralPort, family: familyOf(remote) },
-  };
+  return { local: socketAddress(seen(route.target), bound.port), remote: socketAddress(seen(route.source), ephemeralPort) };
 }
 
 /** Whether a listener bound to `bound` accepts a TCP connection to the local address `host`: a ring

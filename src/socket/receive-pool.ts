@@ -7,7 +7,11 @@
 import type { Ring } from '../ring/ring.js';
 
 const SLAB = 512 * 1024;
-const SLAB_MIN_ROOM = 64 * 1024;
+/** One read takes at most what one libuv read of a TCP socket takes (64 KiB), so a paused socket
+ *  reads as far ahead as net's would and leaves the rest in the ring — which decides whether its
+ *  close is a FIN or a reset. */
+const READ_MAX = 64 * 1024;
+const SLAB_MIN_ROOM = READ_MAX;
 let slab: Buffer | null = null;
 let used = 0;
 
@@ -18,7 +22,7 @@ export function readChunk(rx: Ring): Buffer | null {
     slab = Buffer.allocUnsafeSlow(SLAB);
     used = 0;
   }
-  const n = rx.readInto(slab.subarray(used));
+  const n = rx.readInto(slab.subarray(used, used + READ_MAX));
   if (n === 0) return null;
   const data = slab.subarray(used, used + n);
   used += (n + 7) & ~7;

@@ -50,6 +50,7 @@ class RingState {
   /** end() before the channel existed: FIN once it does. */
   pendingFinal: Callback | null = null;
   readWanted = false;
+  readScheduled = false;
   bytesRead = 0;
   bytesDispatched = 0;
   unrefd = false;
@@ -206,9 +207,19 @@ export class RingSocket extends net.Socket {
 
   // ---- reading: drain the rx ring into the readable buffer --------------------------------------
 
+  /** net starts reading its handle here, and the bytes arrive at the loop's next poll: so does a
+   *  ring's first read after a pause (bytesRead and the readable buffer change only then). */
   override _read(): void {
-    this[kState].readWanted = true;
-    pull(this);
+    const s = this[kState];
+    if (s.readWanted) return;
+    s.readWanted = true;
+    if (!s.readScheduled) {
+      s.readScheduled = true;
+      setImmediate(() => {
+        s.readScheduled = false;
+        pull(this);
+      });
+    }
   }
 
 
@@ -233,12 +244,17 @@ export class RingSocket extends net.Socket {
       else callback();
       return;
     }
-    try {
-      if (!end.closed && !end.channel.tx.finished && end.channel.tx.end()) end.notify();
-      callback();
-    } catch (err) {
-      callback(socketError(this, err, 'shutdown'));
-    }
+    // libuv shuts a socket down, and completes net's shutdown request, at the loop's next turn:
+    // a write right after end() still fails as a write after end, with no 'finish'.
+    setImmediate(() => {
+      if (this.destroyed || end.closed) return callback();
+      try {
+        if (!end.channel.tx.finished && end.channel.tx.end()) end.notify();
+        callback();
+      } catch (err) {
+        callback(socketError(this, err, 'shutdown'));
+      }
+    });
   }
 
   override _destroy(error: Error | null, callback: Callback): void {

@@ -338,7 +338,18 @@ function judgeEntry(dir: string, port: number, name = entryFileName(port)): Judg
   }
   if (decoded.kind === 'newer') return { state: 'unusable', why: `process ${pid} wrote it in a newer format (version ${decoded.version})` };
   if (owner === 'unusable') return { state: 'unusable', why: `process ${pid} runs but is not this user's, or /proc cannot tell` };
+  // A live process whose serving thread ended (a worker that exited, or was terminated): its
+  // control socket went with it.
+  if (!socketExists(decoded.entry.controlPath)) return { state: 'stale', why: `its control socket ${decoded.entry.controlPath} is gone`, ident: read.ident };
   return { state: 'live', entry: decoded.entry, ident: read.ident };
+}
+
+function socketExists(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** Removes `file` if it is still the file judged (`ident`). True if it was removed. */

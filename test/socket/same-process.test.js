@@ -1,6 +1,7 @@
 // The switch between threads of one process: a connect() to a server in this process gets a
 // thread channel (Atomics on one shared memory), set up through the host control protocol. The
-// data path opens no event descriptor and maps no segment; a thread that dies resets the peer.
+// data path opens no event descriptor and maps no segment. (What the peer of a terminated worker
+// observes is in test/semantics/, with node:net's outcome: a FIN, or a reset with data unread.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { once } from 'node:events';
@@ -9,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import xway from '../../dist/index.js';
-import { openFds, newFds, mappedSegments, within, waitFor, useTempRegistry, eventQueue } from '../host/helpers.js';
+import { openFds, newFds, mappedSegments, within, useTempRegistry, eventQueue } from '../host/helpers.js';
 
 const PEER = new URL('./fixtures/thread-peer.js', import.meta.url);
 const XWAY_DIR = useTempRegistry(test, 'xsp-');
@@ -62,27 +63,6 @@ test('a worker thread\'s connection to a server in the main thread rides a threa
     assert.is(tx.bytesIn, BigInt(8 << 20));
   } finally {
     await worker.terminate();
-    server.close();
-  }
-});
-
-test('a worker thread that is terminated mid-transfer resets the server\'s socket at once', async () => {
-  const { server, accepted } = echoServer();
-  const port = await listen(server);
-  const worker = startWorker({ mode: 'client', port, bytes: 1 << 30, keepOpen: true });
-  try {
-    await within(10_000, worker.next('connected'), 'worker connected');
-    await waitFor(() => accepted.length === 1 && accepted[0].bytesRead > 1 << 20, 10_000, 'data flowing');
-    const socket = accepted[0];
-    const error = new Promise((resolve) => socket.once('error', resolve));
-    const closed = new Promise((resolve) => socket.once('close', resolve)); // once() would reject on 'error'
-    const t0 = Date.now();
-    await worker.terminate();
-    const err = await within(2000, error, 'ECONNRESET on the server side');
-    assert.is(err.code, 'ECONNRESET');
-    await within(2000, closed, 'closed');
-    assert.ok(Date.now() - t0 < 2000);
-  } finally {
     server.close();
   }
 });

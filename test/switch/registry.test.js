@@ -13,12 +13,20 @@ import {
   controlPathFor, listEndpoints, lookupEndpoint, parseProcStat, processStartTime, registerEndpoint,
   registryDirectory, RegistryError,
 } from '../../dist/switch/registry.js';
+import { nativeAddon } from '../../dist/platform/host/native.js';
 
 const REGISTRANT = new URL('./fixtures/registrant.js', import.meta.url).pathname;
 const LOOKUP = new URL('./fixtures/lookup.js', import.meta.url).pathname;
 const isRoot = process.geteuid() === 0;
 const made = [];
 const children = [];
+const sockets = [];
+
+/** Listens on `controlPath` (an entry is live only while its control socket is there) and returns it. */
+function listening(controlPath) {
+  sockets.push(nativeAddon().ctlListen(controlPath, () => {}));
+  return controlPath;
+}
 
 /** A fresh owner-only directory as XWAY_DIR. */
 function freshDir() {
@@ -31,6 +39,7 @@ function freshDir() {
 test.after.each(async () => {
   // A failed assertion must not leave a registrant running (it would keep this process alive).
   await Promise.all(children.splice(0).map((kill) => kill()));
+  for (const listener of sockets.splice(0)) listener.close();
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   delete process.env.XWAY_DIR;
 });
@@ -71,7 +80,7 @@ function throwsRegistry(fn, reason, ...patterns) {
 test('register, look up, close: entry and directory are owner-only; close twice is fine', () => {
   const dir = freshDir();
   fs.chmodSync(dir, 0o700);
-  const controlPath = controlPathFor(4100);
+  const controlPath = listening(controlPathFor(4100));
   assert.is(path.dirname(controlPath), dir);
   const reg = registerEndpoint({ port: 4100, host: '127.0.0.1', controlPath, ringCapacity: 65536 });
   assert.is(reg.entryPath, path.join(dir, 'port-4100.json'));
@@ -83,7 +92,7 @@ test('register, look up, close: entry and directory are owner-only; close twice 
   assert.is(found.startTime, processStartTime(process.pid));
   assert.is(found.controlPath, controlPath);
   assert.is(found.ringCapacity, 65536);
-  assert.equal(fs.readdirSync(dir), ['port-4100.json'], 'no temporary file left');
+  assert.equal(fs.readdirSync(dir).sort(), [path.basename(controlPath), 'port-4100.json'].sort(), 'no temporary file left');
   assert.is(lookupEndpoint(4101), null);
   reg.close();
   assert.not.ok(exists(reg.entryPath));
@@ -102,7 +111,7 @@ test('the directory is created with mode 0700 whatever the umask, and read from 
   assert.not.ok(exists(dir), 'lookup does not create it');
   const old = process.umask(0o277);
   try {
-    registerEndpoint({ port: 4102, host: '', controlPath: controlPathFor(4102) });
+    registerEndpoint({ port: 4102, host: '', controlPath: listening(controlPathFor(4102)) });
   } finally {
     process.umask(old);
   }
@@ -151,7 +160,7 @@ test('an entry of a process killed with SIGKILL is stale: lookup returns null an
 
 test('a live pid with another start time (a recycled pid) is stale', () => {
   const dir = freshDir();
-  const reg = registerEndpoint({ port: 4300, host: '127.0.0.1', controlPath: controlPathFor(4300) });
+  const reg = registerEndpoint({ port: 4300, host: '127.0.0.1', controlPath: listening(controlPathFor(4300)) });
   for (const pid of [process.ppid, 1]) {
     const real = processStartTime(pid);
     assert.ok(real !== null, `process ${pid} exists`);
@@ -166,7 +175,7 @@ test('a live pid with another start time (a recycled pid) is stale', () => {
   assert.is(lookupEndpoint(4300)?.pid, process.ppid);
   reg.close();
   assert.ok(exists(reg.entryPath), 'close() leaves an entry that is no longer ours');
-  assert.equal(fs.readdirSync(dir).sort(), ['port-4300.json']);
+  assert.equal(fs.readdirSync(dir).sort(), [path.basename(reg.entry.controlPath), 'port-4300.json'].sort());
 });
 
 test('an exited process not yet reaped (a zombie) is dead', async () => {
@@ -248,7 +257,9 @@ test('garbage entries are treated as stale: null, removed, no throw; a valid one
   assert.not.ok(exists(file), 'socket removed');
   server.close();
 
-  // Control: the untampered entry is accepted, so each rejection above was for its defect.
+  // Control: the untampered entry (its control socket listening) is accepted, so each rejection
+  // above was for its defect.
+  listening(valid.controlPath);
   fs.writeFileSync(file, JSON.stringify(valid), { mode: 0o600 });
   assert.equal(lookupEndpoint(port), valid);
 });
@@ -259,13 +270,13 @@ test('an entry in a newer format with a live owner is not used and not removed',
   fs.writeFileSync(file, JSON.stringify({ version: 2, pid: process.pid, startTime: processStartTime(process.pid), whatever: true }));
   assert.is(lookupEndpoint(4450), null);
   assert.ok(exists(file));
-  throwsRegistry(() => registerEndpoint({ port: 4450, host: '', controlPath: controlPathFor(4450) }), 'address-in-use', /newer format/);
+  throwsRegistry(() => registerEndpoint({ port: 4450, host: '', controlPath: listening(controlPathFor(4450)) }), 'address-in-use', /newer format/);
 });
 
 test('a port registered by another live process is in use; after it dies, registering replaces the stale entry', async () => {
   const dir = freshDir();
   const peer = await startRegistrant('register', 4500);
-  const controlPath = controlPathFor(4500);
+  const controlPath = listening(controlPathFor(4500));
   throwsRegistry(() => registerEndpoint({ port: 4500, host: '127.0.0.1', controlPath }), 'address-in-use',
     /EADDRINUSE/, new RegExp(`process ${peer.pid}\\b`));
   assert.equal(lookupEndpoint(4500), peer.entry, 'the live entry is untouched');
@@ -276,15 +287,15 @@ test('a port registered by another live process is in use; after it dies, regist
   // A second registration of our own live entry is in use too.
   throwsRegistry(() => registerEndpoint({ port: 4500, host: '127.0.0.1', controlPath }), 'address-in-use', /this process/);
   reg.close();
-  assert.equal(fs.readdirSync(dir), []);
+  assert.equal(fs.readdirSync(dir), [path.basename(controlPath)], 'only our control socket is left');
 });
 
 test('listEndpoints: live entries by port; stale entries, dead sockets and old leftovers swept', async () => {
   const dir = freshDir();
   // Ports whose names sort differently as text (readdir order) and as numbers.
-  const a = registerEndpoint({ port: 10000, host: '', controlPath: controlPathFor(10000) });
-  const b = registerEndpoint({ port: 4601, host: '', controlPath: controlPathFor(4601) });
-  const c = registerEndpoint({ port: 999, host: '', controlPath: controlPathFor(999) });
+  const a = registerEndpoint({ port: 10000, host: '', controlPath: listening(controlPathFor(10000)) });
+  const b = registerEndpoint({ port: 4601, host: '', controlPath: listening(controlPathFor(4601)) });
+  const c = registerEndpoint({ port: 999, host: '', controlPath: listening(controlPathFor(999)) });
   const dead = await startRegistrant('register', 4603);
   const orphan = await startRegistrant('orphan', 4604);
   const alive = await startRegistrant('orphan', 4605);
@@ -299,7 +310,8 @@ test('listEndpoints: live entries by port; stale entries, dead sockets and old l
 
   assert.equal(listEndpoints(), [c.entry, b.entry, a.entry]);
   const left = fs.readdirSync(dir).sort();
-  assert.equal(left, [path.basename(newTemp), path.basename(alive.controlPath), 'port-4601.json', 'port-10000.json', 'port-999.json'].sort());
+  const ours = [a, b, c].map((r) => path.basename(r.entry.controlPath));
+  assert.equal(left, [...ours, path.basename(newTemp), path.basename(alive.controlPath), 'port-4601.json', 'port-10000.json', 'port-999.json'].sort());
   await alive.kill();
   for (const r of [a, b, c]) r.close();
 });
@@ -380,7 +392,7 @@ test('bad arguments are refused before anything is written', () => {
 test('workers of one cluster (one group) each register the port; lookups take them in turn; a dead member is dropped', async () => {
   const dir = freshDir();
   const port = 4960;
-  const controlPath = controlPathFor(port);
+  const controlPath = listening(controlPathFor(port));
   const first = registerEndpoint({ port, host: '127.0.0.1', controlPath, group: 777 });
   // A second worker: another live process of the same group.
   const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });

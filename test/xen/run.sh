@@ -113,14 +113,15 @@ if [ -f "$base" ]; then echo "xen harness: cached base $base"; else echo "xen ha
 
 work=$(mktemp -d "$cache/run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-# The package: built output, the addon, the test files and uvu (no dev tooling).
+# The package: built output, the addon, the test files (test/xen, and the scenarios of
+# test/semantics that xen/semantics.test.js runs) and uvu (no dev tooling).
 pkg=$work/root/pkg
 mkdir -p "$pkg/native/build/Release" "$pkg/test" "$pkg/node_modules"
 cp "$repo/package.json" "$pkg/"
 cp -r "$repo/dist" "$pkg/"
 [ -d "$repo/build" ] && cp -r "$repo/build" "$pkg/"
 cp "$repo/native/build/Release/xway_native.node" "$pkg/native/build/Release/"
-cp -r "$repo/test/xen" "$pkg/test/"
+cp -r "$repo/test/xen" "$repo/test/semantics" "$pkg/test/"   # xen/semantics.test.js runs semantics/'s scenarios
 mkdir -p "$pkg/scripts" && cp "$repo/scripts/xen-permit.sh" "$pkg/scripts/"
 for m in uvu dequal diff kleur sade mri; do cp -r "$repo/node_modules/$m" "$pkg/node_modules/"; done
 # What dom0 runs (the tests, bounded in time so a hang is reported, not waited out); the base's
