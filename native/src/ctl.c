@@ -45,6 +45,11 @@ static void make_addr(const char *path, struct sockaddr_un *addr) {
 typedef struct {
   xw_handle h;
   int fd;
+  /* A descriptor held in reserve: when accept() fails with EMFILE, it is
+   * closed so the queued connection can be accepted and closed at once (its
+   * client falls back to TCP), instead of staying queued and making the
+   * level-triggered poll fire every loop turn. libuv does the same. */
+  int reserve;
   dev_t dev; /* identity of the socket file we created, so close() */
   ino_t ino; /* never unlinks a file someone else put there since */
   path_buf path;
@@ -74,6 +79,8 @@ static void listener_release(xw_handle *h) {
   listener_t *l = (listener_t *)h;
   if (l->fd >= 0) close(l->fd);
   l->fd = -1;
+  if (l->reserve >= 0) close(l->reserve);
+  l->reserve = -1;
   unlink_if_ours(l->path, l->dev, l->ino);
   l->path[0] = '\0';
 }
@@ -95,8 +102,15 @@ static void listener_on_poll(xw_handle *h, int status, int events) {
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      /* EAGAIN: drained. EMFILE/ENFILE and the rest: leave the connection
-       * queued and try again next turn. */
+      if ((errno == EMFILE || errno == ENFILE) && l->reserve >= 0) {
+        close(l->reserve);
+        int refused = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (refused >= 0) close(refused);
+        l->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (refused >= 0) continue;
+      }
+      /* EAGAIN: drained. Out of descriptors with none in reserve, or another
+       * error: try again next turn. */
       return;
     }
     if (!same_user(fd)) {
@@ -190,6 +204,7 @@ static napi_value listener_new(napi_env env, napi_callback_info info) {
     goto fail;
   }
   l->fd = fd;
+  l->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
   l->dev = st.st_dev;
   l->ino = st.st_ino;
   memcpy(l->path, path, sizeof path);
