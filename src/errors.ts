@@ -11,7 +11,9 @@ export type XwayErrorCode =
   | 'ERR_XWAY_PROTOCOL'
   | 'ERR_XWAY_SETUP'
   | 'ERR_XWAY_NO_RING'
-  | 'ERR_XWAY_REGISTRY';
+  | 'ERR_XWAY_REGISTRY'
+  | 'ERR_XWAY_RELEASED'
+  | 'ERR_XWAY_LINK';
 
 export class XwayError extends Error {
   readonly code: XwayErrorCode;

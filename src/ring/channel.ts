@@ -63,6 +63,13 @@ export class Channel {
     return channelByteLength(this.capacityA, this.capacityB);
   }
 
+  /** Cuts this object off both rings for good (see Ring.revoke): done before the channel's memory
+   *  is reused. */
+  revoke(): void {
+    this.tx.revoke();
+    this.rx.revoke();
+  }
+
   /** Resets both directions (the RST of a connection). Returns whether the peer was waiting on
    *  either ring and must be woken. */
   abort(): boolean {

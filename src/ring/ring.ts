@@ -8,7 +8,7 @@
 
 import { check, coreFor, READY, type CoreExports } from './core.js';
 import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
-import { XwayRangeError } from '../errors.js';
+import { XwayError, XwayRangeError } from '../errors.js';
 import { readRingStats, type RingStats } from './stats.js';
 import { sharedBuffer } from './memory.js';
 
@@ -30,6 +30,9 @@ export class Ring {
   peerNeedsWake = false;
 
   readonly #core: CoreExports;
+  /** The address core calls use: `offset`, or, once revoked, 1 — misaligned, so the core refuses
+   *  every call on it without a check on the hot path. */
+  #at: number;
   readonly #bytes: Uint8Array;
   readonly #header: Uint32Array;
   readonly #mask: number;
@@ -66,6 +69,7 @@ export class Ring {
     }
     this.memory = memory;
     this.offset = offset;
+    this.#at = offset;
     this.capacity = capacity;
     this.dataOffset = offset + RING_HEADER;
     this.dataWaitIndex = (offset + R.DATA_WAITING) >> 2;
@@ -81,7 +85,7 @@ export class Ring {
 
   /** Free bytes, re-reading the consumer's index only if fewer than `want` are known free. */
   reserve(want = 1): number {
-    return check(this.#core.ringReserve(this.offset, this.capacity, want >>> 0), 'Ring.reserve');
+    return this.#check(this.#core.ringReserve(this.#at, this.capacity, want >>> 0), 'Ring.reserve');
   }
 
   /** Free bytes right now. */
@@ -110,7 +114,7 @@ export class Ring {
   }
 
   #commit(n: number): boolean {
-    this.peerNeedsWake = check(this.#core.ringCommit(this.offset, this.capacity, n), 'Ring.commit') === 1;
+    this.peerNeedsWake = this.#check(this.#core.ringCommit(this.#at, this.capacity, n), 'Ring.commit') === 1;
     return this.peerNeedsWake;
   }
 
@@ -133,14 +137,14 @@ export class Ring {
   /** Copies up to `length` bytes that are already in the same memory at `address` (one
    *  memory.copy inside the core, the fastest path). Returns the number of bytes accepted. */
   writeFrom(address: number, length: number): number {
-    const r = check(this.#core.ringWrite(this.offset, this.capacity, address >>> 0, length >>> 0), 'Ring.writeFrom');
+    const r = this.#check(this.#core.ringWrite(this.#at, this.capacity, address >>> 0, length >>> 0), 'Ring.writeFrom');
     this.peerNeedsWake = (r & 1) === 1;
     return r >>> 1;
   }
 
   /** End of stream (FIN). Returns whether the consumer must be notified. */
   end(): boolean {
-    this.peerNeedsWake = check(this.#core.ringShutdown(this.offset, this.capacity), 'Ring.end') === 1;
+    this.peerNeedsWake = this.#check(this.#core.ringShutdown(this.#at, this.capacity), 'Ring.end') === 1;
     return this.peerNeedsWake;
   }
 
@@ -148,18 +152,18 @@ export class Ring {
    *  now wait (until notified; wake-ups may be spurious), false if the space is already there. */
   prepareWaitSpace(need: number): boolean {
     this.#checkLength(need, 'Ring.prepareWaitSpace');
-    return check(this.#core.ringPrepareWaitSpace(this.offset, this.capacity, need), 'Ring.prepareWaitSpace') !== READY;
+    return this.#check(this.#core.ringPrepareWaitSpace(this.#at, this.capacity, need), 'Ring.prepareWaitSpace') !== READY;
   }
 
   cancelWaitSpace(): void {
-    this.#core.ringCancelWaitSpace(this.offset, this.capacity);
+    this.#core.ringCancelWaitSpace(this.#at, this.capacity);
   }
 
   // ---- consumer ------------------------------------------------------------------------------
 
   /** Readable bytes, re-reading the producer's index only if fewer than `want` are known. */
   peek(want = 1): number {
-    return check(this.#core.ringPeek(this.offset, this.capacity, want >>> 0), 'Ring.peek');
+    return this.#check(this.#core.ringPeek(this.#at, this.capacity, want >>> 0), 'Ring.peek');
   }
 
   /** Readable bytes right now. */
@@ -185,7 +189,7 @@ export class Ring {
   }
 
   #release(n: number): boolean {
-    this.peerNeedsWake = check(this.#core.ringRelease(this.offset, this.capacity, n), 'Ring.release') === 1;
+    this.peerNeedsWake = this.#check(this.#core.ringRelease(this.#at, this.capacity, n), 'Ring.release') === 1;
     return this.peerNeedsWake;
   }
 
@@ -215,7 +219,7 @@ export class Ring {
 
   /** Copies up to `length` unread bytes to `address` in the same memory (memory.copy in the core). */
   readTo(address: number, length: number): number {
-    const r = check(this.#core.ringRead(this.offset, this.capacity, address >>> 0, length >>> 0), 'Ring.readTo');
+    const r = this.#check(this.#core.ringRead(this.#at, this.capacity, address >>> 0, length >>> 0), 'Ring.readTo');
     this.peerNeedsWake = (r & 1) === 1;
     return r >>> 1;
   }
@@ -224,18 +228,18 @@ export class Ring {
    *  RingClosedError (TCP's close() of the receiving side). Returns whether the producer must be
    *  woken to find out. */
   closeConsumer(): boolean {
-    this.peerNeedsWake = check(this.#core.ringCloseConsumer(this.offset, this.capacity), 'Ring.closeConsumer') === 1;
+    this.peerNeedsWake = this.#check(this.#core.ringCloseConsumer(this.#at, this.capacity), 'Ring.closeConsumer') === 1;
     return this.peerNeedsWake;
   }
 
   /** Announces that the consumer is about to wait for data. Returns true if it must now wait,
    *  false if data, end of stream or a reset is already there. */
   prepareWaitData(): boolean {
-    return check(this.#core.ringPrepareWaitData(this.offset, this.capacity), 'Ring.prepareWaitData') !== READY;
+    return this.#check(this.#core.ringPrepareWaitData(this.#at, this.capacity), 'Ring.prepareWaitData') !== READY;
   }
 
   cancelWaitData(): void {
-    this.#core.ringCancelWaitData(this.offset, this.capacity);
+    this.#core.ringCancelWaitData(this.#at, this.capacity);
   }
 
   // ---- either side ---------------------------------------------------------------------------
@@ -244,7 +248,7 @@ export class Ring {
    *  what was published before, then fails too (or reads end of stream, after a FIN). Says which
    *  side, if any, was waiting and must be woken. */
   abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
-    const wake = check(this.#core.ringAbort(this.offset, this.capacity), 'Ring.abort');
+    const wake = this.#check(this.#core.ringAbort(this.#at, this.capacity), 'Ring.abort');
     return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
   }
 
@@ -260,7 +264,7 @@ export class Ring {
 
   /** Bytes published and not yet read, without throwing on a reset (0 when the ring is broken). */
   get unread(): number {
-    const n = this.#core.ringPeek(this.offset, this.capacity, this.capacity);
+    const n = this.#core.ringPeek(this.#at, this.capacity, this.capacity);
     return n > 0 ? n : 0;
   }
 
@@ -274,13 +278,29 @@ export class Ring {
     return (this.#flags() & FLAG_RST) !== 0;
   }
 
+  /** Cuts this object off its ring for good: every later call throws ERR_XWAY_RELEASED. The ring's
+   *  memory may then be reused for another connection without this object reaching it. */
+  revoke(): void {
+    this.#at = 1;
+  }
+
+  /** Whether revoke() was called. */
+  get revoked(): boolean {
+    return this.#at === 1;
+  }
+
   /** Counters and indices, read without disturbing either side. */
   stats(): RingStats {
     return readRingStats(sharedBuffer(this.memory), this.offset);
   }
 
+  #check(status: number, what: string): number {
+    if (status < 0 && this.#at === 1) throw new XwayError('ERR_XWAY_RELEASED', `${what}: this ring was released (its connection closed)`);
+    return check(status, what);
+  }
+
   #flags(): number {
-    return check(this.#core.ringFlags(this.offset, this.capacity), 'Ring.flags');
+    return this.#check(this.#core.ringFlags(this.#at, this.capacity), 'Ring.flags');
   }
 
   #spans(address: number, length: number): [Uint8Array, Uint8Array] {
