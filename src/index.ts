@@ -17,9 +17,9 @@ export { XwayError, RingCorruptError, RingResetError, RingShutdownError, RingClo
 // Platforms: one side's end of an established channel, and how to get one.
 export type { ChannelEnd, PlatformName } from './platform/types.js';
 export { ThreadChannelEnd, createThreadChannel, acceptThreadChannel, type ThreadChannelOffer } from './platform/threads.js';
-export { HostChannelEnd } from './platform/host/channel-end.js';
-export { regionPool, RegionPool } from './platform/host/region-pool.js';
-export { listenHost, type HostListener, type HostListenOptions } from './platform/host/listen.js';
+export { Link, LinkChannelEnd, LinkError, LINK_IDLE_MS } from './platform/common/link.js';
+export { regionPool, RegionPool, type Placement } from './platform/common/region-pool.js';
+export { listenHost, listenHostChannels, type HostListener, type HostListenOptions } from './platform/host/listen.js';
 export { connectHost, SetupError } from './platform/host/connect.js';
 export { type HostChannelOptions } from './platform/host/limits.js';
 export { ProtocolError } from './platform/host/protocol.js';

@@ -133,7 +133,8 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
     const setUp: () => Promise<ChannelEnd> = plan.kind === 'xen'
       ? () => connectXen(plan.domid, plan.port, { capacity: options.ringCapacity, route })
       : () => connectHost(plan.entry.controlPath, {
-        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid, route,
+        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid, route, port: plan.port,
+        onLaidOut: (end) => socket.prepare(end),
       });
     let started: Promise<ChannelEnd>;
     try {

@@ -1,18 +1,20 @@
 // The ring side of a TCP listener, shared by XwayServer and the xway/register preload. Once a
-// net.Server listens on a TCP port, a host control socket for that port (and a Xen endpoint, where
-// Xen is there) plus a registry entry point co-resident clients to it; each channel set up there
-// becomes a RingSocket handed to the server exactly as net hands it an accepted TCP connection
-// (net's onconnection): counted in `_connections`, so maxConnections, 'drop', getConnections() and
-// close() — which waits for open connections — treat ring and TCP connections alike.
+// net.Server listens on a TCP port, a registry entry points co-resident clients to this thread's
+// link listener (one for every port the thread serves; and a Xen endpoint, where Xen is there);
+// each connection opened on a link for that port becomes a RingSocket handed to the server exactly
+// as net hands it an accepted TCP connection (net's onconnection): counted in `_connections`, so
+// maxConnections, 'drop', getConnections() and close() — which waits for open connections — treat
+// ring and TCP connections alike.
 
 import net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { listenHost, type HostListener } from '../platform/host/listen.js';
-import { HostChannelEnd } from '../platform/host/channel-end.js';
+import { DEFAULT_MAX_CAPACITY } from '../platform/host/limits.js';
+import { LinkChannelEnd, type OpenDecision, type OpenRequest } from '../platform/common/link.js';
 import { publishChannel, publishCopiedChannel } from '../stat/publish.js';
 import { XenChannelEnd } from '../platform/xen/channel-end.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
-import { registerEndpoint, controlPathFor, type Registration } from '../switch/registry.js';
+import { registerEndpoint, threadControlPath, type Registration } from '../switch/registry.js';
 import { RingSocket } from './ring-socket.js';
 import { listenXen, type XenListener } from '../platform/xen/listen.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
@@ -53,6 +55,47 @@ export function ringUnavailableReason(): string | null {
   return hostUnavailableReason();
 }
 
+/** A port this thread serves over rings. */
+interface Served {
+  server: ServerInternals;
+  address: net.AddressInfo;
+  ports: EphemeralPorts;
+  maxCapacity: number;
+  refd: boolean;
+}
+
+/** This thread's served ports, and the link listener they share. */
+const served = new Map<number, Served>();
+let links: HostListener | null = null;
+
+/** What a link's OPEN for `request.port` gets: the server's answer, as TCP's listen queue gives it. */
+function decide(request: OpenRequest): OpenDecision {
+  const s = served.get(request.port);
+  if (!s) return { refuse: 'not-listening', why: `nothing listens on port ${request.port} here` };
+  const why = admits(s.address, request.route);
+  if (why !== null) return { refuse: 'malformed', why };
+  let port: number;
+  try {
+    port = s.ports.allocate();
+  } catch (err) {
+    return { refuse: 'limit', why: (err as Error).message };
+  }
+  return {
+    port,
+    maxCapacity: s.maxCapacity,
+    take: (end) => acceptRing(s.server, end, s.address),
+    release: () => s.ports.release(port),
+  };
+}
+
+/** The link listener holds the event loop while any server it serves is ref'd, as each TCP
+ *  listener does. */
+function refLinks(): void {
+  if (!links) return;
+  if ([...served.values()].some((s) => s.refd)) links.ref();
+  else links.unref();
+}
+
 /**
  * Opens `server`'s ring endpoint (call it when the server has started listening on a TCP port).
  * Throws, with nothing left open, when it cannot be registered: the server then serves TCP only.
@@ -62,34 +105,45 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   const s = server as ServerInternals;
   const address = server.address();
   if (!address || typeof address !== 'object' || s[kEndpoint] || !server.listening) return false;
-  const ports = new EphemeralPorts();
-  const admit = (route: Route) => admits(address, route);
-  const onChannel = (end: ChannelEnd) => acceptRing(s, end, address);
-  const controlPath = controlPathFor(address.port);
-  const host: HostListener = listenHost(controlPath, { maxCapacity: options.maxRingCapacity, admit, ports }, onChannel);
+  if (served.has(address.port)) throw new Error(`port ${address.port} is served already in this thread`);
+  const controlPath = threadControlPath();
+  const opened = links === null;
+  links ??= listenHost(controlPath, {}, decide);
+  const entry: Served = { server: s, address, ports: new EphemeralPorts(), maxCapacity: options.maxRingCapacity ?? DEFAULT_MAX_CAPACITY, refd: !s[kUnref] };
   let registration: Registration;
   try {
     registration = registerEndpoint({ port: address.port, host: address.address, controlPath, ringCapacity: options.ringCapacity });
   } catch (err) {
-    host.close();
+    if (opened && served.size === 0) {
+      links.close();
+      links = null;
+    }
     throw err;
   }
+  served.set(address.port, entry);
+  refLinks();
   // Clients in other Xen domains of this machine find the same server through XenStore. Where Xen
   // is absent, or the endpoint cannot be published, host clients are still served.
   let xen: XenListener | null = null;
   if (xenUnavailableReason() === null) {
     try {
-      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity, ports }, onChannel);
+      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity, ports: entry.ports, admit: (route) => admits(address, route) }, (end) => acceptRing(s, end, address));
     } catch { /* no Xen endpoint: other domains use TCP */ }
   }
   s[kEndpoint] = {
     close() {
       registration.close();
-      host.close();
+      if (served.get(address.port) === entry) served.delete(address.port);
+      if (served.size === 0 && links) {
+        links.close(); // links already up stay until their clients close them
+        links = null;
+      } else {
+        refLinks();
+      }
       xen?.close();
     },
-    ref: () => { host.ref(); xen?.ref(); },
-    unref: () => { host.unref(); xen?.unref(); },
+    ref: () => { entry.refd = true; refLinks(); xen?.ref(); },
+    unref: () => { entry.refd = false; refLinks(); xen?.unref(); },
   };
   if (s[kUnref]) s[kEndpoint]!.unref();
   return true;
@@ -182,9 +236,10 @@ export function tcpView(tlsSocket: net.Socket, ring: net.Socket): void {
 
 /** Lists the connection for observers (xway stat) until it closes. */
 function publish(socket: RingSocket, end: ChannelEnd, port: number): void {
-  const unpublish = end instanceof HostChannelEnd && end.segmentFd !== null
+  const where = end instanceof LinkChannelEnd ? end.location() : null;
+  const unpublish = where !== null
     ? publishChannel({
-      port, clientPid: end.peer.pid, segmentFd: end.segmentFd, size: end.size,
+      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
     : end instanceof XenChannelEnd

@@ -38,6 +38,8 @@ interface PendingWrite {
   index: number;
   offset: number;
   callback: Callback;
+  /** Copied into the ring before the server accepted: its callback waits for 'connect'. */
+  early?: boolean;
 }
 
 /** The ring transport's part of a socket. */
@@ -126,6 +128,24 @@ export class RingSocket extends net.Socket {
     internals(this)._unrefTimer();
   }
 
+  /**
+   * Gives a connecting socket its channel before the server accepted it: what the program wrote
+   * while connecting is copied into the ring at once, so the server finds it with the connection
+   * (accept overlaps the first data, as TCP Fast Open lets a SYN carry data). Nothing else changes
+   * until attach(): no 'connect', no read, write callbacks held back. If set-up then fails, the
+   * ring's copy is dropped and the TCP socket that replaces it sends the same bytes.
+   */
+  prepare(end: ChannelEnd): void {
+    const s = this[kState];
+    if (this.destroyed || !this.connecting || s.end) return;
+    s.end = end;
+    end.onwake = () => wake(this);
+    if (s.pending) {
+      s.pending.early = true;
+      flush(this);
+    }
+  }
+
   /** Completes set-up with the channel end: 'connect', then buffered writes and reads proceed. */
   attach(end: ChannelEnd, view: ConnectionView): void {
     const s = this[kState];
@@ -137,10 +157,16 @@ export class RingSocket extends net.Socket {
     internals(this)._unrefTimer();
     this.emit('connect');
     this.emit('ready');
-    if (s.pending) {
+    const pending = s.pending;
+    if (pending) {
       internals(this)._pendingData = null;
       internals(this)._pendingEncoding = '';
-      for (const chunk of s.pending.chunks) s.bytesDispatched += chunk.length;
+      for (const chunk of pending.chunks) s.bytesDispatched += chunk.length;
+      pending.early = false;
+      if (pending.index >= pending.chunks.length) {
+        s.pending = null; // all of it went out before the server accepted
+        pending.callback();
+      }
     }
     wake(this);
     if (s.pendingFinal) this._final(s.pendingFinal);
@@ -150,6 +176,11 @@ export class RingSocket extends net.Socket {
   /** What set-up left for the TCP socket that replaces it (see fallback.ts). */
   takeBacklog(): { write: PendingWrite | null; final: Callback | null; readWanted: boolean } {
     const s = this[kState];
+    if (s.pending) { // what went into a ring set-up never finished goes again, whole
+      s.pending.index = 0;
+      s.pending.offset = 0;
+    }
+    s.end = null;
     const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
     s.pending = null;
     s.pendingFinal = null;
@@ -361,7 +392,7 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
 function pull(socket: RingSocket): void {
   const s = socket[kState];
   const end = s.end;
-  if (!end || end.closed) return;
+  if (!end || end.closed || socket.connecting) return; // reads begin at 'connect'
   const rx = end.channel.rx;
   try {
     while (s.readWanted) {
@@ -398,14 +429,18 @@ function pull(socket: RingSocket): void {
 function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encoding: string): void {
   const s = socket[kState];
   s.pending = write;
-  if (!s.end) {
-    if (socket.connecting) {
-      internals(socket)._pendingData = data;
-      internals(socket)._pendingEncoding = encoding;
-    } else {
-      s.pending = null;
-      write.callback(socketClosed());
+  if (socket.connecting) {
+    internals(socket)._pendingData = data;
+    internals(socket)._pendingEncoding = encoding;
+    if (s.end) { // prepared: the bytes go now, the callback after 'connect'
+      write.early = true;
+      flush(socket);
     }
+    return;
+  }
+  if (!s.end) {
+    s.pending = null;
+    write.callback(socketClosed());
     return;
   }
   for (const chunk of write.chunks) s.bytesDispatched += chunk.length;
@@ -457,6 +492,7 @@ function flush(socket: RingSocket): void {
     pending.callback(socketError(socket, err, 'write'));
     return;
   }
+  if (pending.early) return; // its callback comes after 'connect' (attach)
   s.pending = null;
   pending.callback();
 }

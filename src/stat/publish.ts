@@ -61,7 +61,10 @@ export interface ChannelTable {
 export interface ChannelToPublish {
   port: number;
   clientPid: number;
+  /** The memfd holding the channel, and where in it the channel begins. */
   segmentFd: number;
+  fileOffset?: number;
+  /** Bytes of the channel. */
   size: number;
   capacityA: number;
   capacityB: number;
@@ -120,10 +123,11 @@ export function publishChannel(c: ChannelToPublish): () => void {
   let row: PublishedChannel;
   try {
     const ino = fs.fstatSync(c.segmentFd).ino;
+    const at = c.fileOffset ?? 0;
     row = {
       id: `${process.pid}:${++counter}`, platform: 'host', port: c.port, clientPid: c.clientPid, since: Date.now(),
-      fd: c.segmentFd, ino, size: c.size, capacityA: c.capacityA, capacityB: c.capacityB,
-      offsetA: CHANNEL_HEADER, offsetB: CHANNEL_HEADER + RING_HEADER + c.capacityA,
+      fd: c.segmentFd, ino, size: at + c.size, capacityA: c.capacityA, capacityB: c.capacityB,
+      offsetA: at + CHANNEL_HEADER, offsetB: at + CHANNEL_HEADER + RING_HEADER + c.capacityA,
     };
   } catch {
     return () => {};

@@ -12,6 +12,7 @@
 // before it chooses a transport.
 
 import cluster from 'node:cluster';
+import { threadId } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -399,6 +400,17 @@ export function controlPathFor(port: number): string {
   checkPort(port);
   const dir = openDirectory(true) as string;
   const p = path.join(dir, `ctl-${port}-${process.pid}-${ownStartTime()}.sock`);
+  const bytes = Buffer.byteLength(p);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RegistryError('path-too-long', `the xway control socket path ${p} would be ${bytes} bytes, but a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; set XWAY_DIR to a shorter directory (for example /tmp/xway-${euid()})`);
+  }
+  return p;
+}
+
+/** The control socket of this thread's link listener (one for every port the thread serves). */
+export function threadControlPath(): string {
+  const dir = openDirectory(true) as string;
+  const p = path.join(dir, `ctl-${threadId}-${process.pid}-${ownStartTime()}.sock`);
   const bytes = Buffer.byteLength(p);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     throw new RegistryError('path-too-long', `the xway control socket path ${p} would be ${bytes} bytes, but a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; set XWAY_DIR to a shorter directory (for example /tmp/xway-${euid()})`);

@@ -1,17 +1,17 @@
-// Garbage on the control socket: random bytes, truncated and out-of-range hellos, stray
-// descriptors, silence. Each is refused with a reason; the listener keeps serving good clients and
-// keeps nothing of the refused ones.
+// Garbage on the control socket: random bytes, truncated and out-of-range link hellos, stray or
+// missing descriptors, regions that are too small or not a link, silence. Each is refused with a
+// reason; the listener keeps serving good clients and keeps nothing of the refused ones.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRequire } from 'node:module';
-import { connectHost, listenHost } from '../../dist/index.js';
+import { connectHost, listenHostChannels, LINK_IDLE_MS } from '../../dist/index.js';
+import { nativeAddon } from '../../dist/platform/host/native.js';
 import { encode, decode, MessageType } from '../../dist/platform/host/protocol.js';
+import { CHUNK0_BYTES } from '../../dist/platform/common/link-layout.js';
 import { tempSocket, openFds, newFds, mappedSegments, within, waitFor } from './helpers.js';
 import { pump } from './fixtures/pump.js';
 
 const MiB = 1 << 20;
-const SEGMENT = 196608; // a channel of two 64 KiB rings, rounded up to wasm pages
-const native = createRequire(import.meta.url)('../../native/build/Release/xway_native.node');
+const native = nativeAddon();
 
 /** Connects, sends `bytes` (with `fds`), and resolves with the decoded answer or 'closed'. */
 function exchange(path, bytes, fds = []) {
@@ -27,98 +27,65 @@ function exchange(path, bytes, fds = []) {
   });
 }
 
-test('random, truncated and out-of-range hellos are refused; good clients still get channels', async () => {
+/** A region and an eventfd as a client would pass them (the caller closes both). */
+function regionAndEvent(bytes = CHUNK0_BYTES) {
+  const events = new native.EventChannel(() => {});
+  const { port, fd } = events.allocPort();
+  return { region: native.regionCreate(bytes), eventFd: fd, done: () => { events.closePort(port); events.close(); } };
+}
+
+test('random, truncated and out-of-range link hellos are refused; good clients still get links', async () => {
   const sock = tempSocket();
   const refusals = [];
   const ends = [];
   await warmUp(); // creates this thread's event channel, which lives as long as the thread
   const fdsBefore = openFds();
-  const listener = listenHost(sock.path, { setupTimeoutMs: 300, onRefused: (reason) => refusals.push(reason) }, (end) => {
+  const listener = listenHostChannels(sock.path, { setupTimeoutMs: 300, onRefused: (reason, message) => refusals.push({ reason, message }) }, (end) => {
     ends.push(end);
     pump(end, { total: MiB, seed: 2 }).then(() => end.close());
   });
-  const hello = encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } });
+  const hello = encode({ type: MessageType.Link, pid: 1, chunk0: CHUNK0_BYTES });
   let x = 99;
   const rand = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
   const cases = [];
-  for (let i = 0; i < 60; i++) cases.push(Uint8Array.from({ length: 1 + (rand() % 40) }, rand)); // noise
-  for (let n = 1; n < hello.length; n++) cases.push(hello.subarray(0, n)); // truncations
-  for (const [a, b] of [[5000, 65536], [65536, 1 << 30], [0, 0], [4096, 2 ** 32 - 1]]) {
-    cases.push(encode({ type: MessageType.Hello, capacityA: a, capacityB: b, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } }));
-  }
+  for (let i = 0; i < 60; i++) cases.push([Uint8Array.from({ length: 1 + (rand() % 40) }, rand)]); // noise
+  for (let n = 1; n < hello.length; n++) cases.push([hello.subarray(0, n)]); // truncations
   const wrongVersion = Uint8Array.from(hello); wrongVersion[4] = 9;
-  cases.push(wrongVersion, encode({ type: MessageType.Ready }), Uint8Array.from([...hello, 0]));
-  for (const bytes of cases) {
+  cases.push([wrongVersion], [encode({ type: MessageType.LinkAccept })], [Uint8Array.from([...hello, 0])], [hello]); // the last: no descriptors
+  for (const [bytes] of cases) {
     const answer = await exchange(sock.path, bytes);
     assert.ok(answer === 'closed' || answer.type === MessageType.Refuse, `answer ${JSON.stringify(answer)}`);
   }
-  // A hello carrying descriptors it should not: refused, and the descriptors are not kept.
-  const stray = native.segmentCreate(65536);
-  const answer = await exchange(sock.path, hello, [stray]);
-  native.closeFd(stray);
-  assert.is(answer.type, MessageType.Refuse);
+  // Descriptors that are not what they claim: a region too small for chunk 0, and one of the
+  // right size that holds no link header.
+  for (const [bytes, chunk0, why] of [[65536, CHUNK0_BYTES, /cannot be mapped/], [CHUNK0_BYTES, CHUNK0_BYTES, /not a link/], [CHUNK0_BYTES, 65536, /chunk 0/]]) {
+    const { region, eventFd, done } = regionAndEvent(bytes);
+    const answer = await exchange(sock.path, encode({ type: MessageType.Link, pid: 1, chunk0 }), [region, eventFd]);
+    native.closeFd(region);
+    done();
+    assert.is(answer.type, MessageType.Refuse);
+    assert.match(refusals.at(-1).message, why);
+  }
   // Silence after connecting: refused when the set-up time runs out.
   assert.is((await exchange(sock.path, null)).reason, 'malformed');
-  assert.is(refusals.length, cases.length + 2, `refusals: ${refusals.length}`);
-  assert.ok(refusals.includes('capacity') && refusals.includes('version') && refusals.includes('malformed'));
+  assert.is(refusals.length, cases.length + 4, `refusals: ${refusals.length}`);
+  assert.ok(refusals.some((r) => r.reason === 'version') && refusals.some((r) => r.reason === 'malformed'));
 
   const good = await connectHost(sock.path, { capacity: 65536 });
   assert.equal(await within(30_000, pump(good, { total: MiB, seed: 2 }), 'good client'), { sent: MiB, got: MiB, mismatchAt: -1 });
   good.close();
   await waitFor(() => ends.length === 1 && ends.every((e) => e.closed), 10_000, 'server side closed');
   listener.close();
-  assert.equal(mappedSegments(), []);
-  assert.equal(newFds(fdsBefore), [], 'descriptors left behind');
+  // The good client's link goes LINK_IDLE_MS after its last connection.
+  await waitFor(() => mappedSegments().length === 0 && newFds(fdsBefore).length === 0, LINK_IDLE_MS + 3000, "nothing left behind").catch((err) => { console.log(mappedSegments(), newFds(fdsBefore)); throw err; });
   sock.cleanup();
-});
-
-test('a client that breaks the channel header before READY is refused, and nothing of it is kept', async () => {
-  await warmUp();
-  const sock = tempSocket();
-  const refusals = [];
-  const accepted = [];
-  const fdsBefore = openFds();
-  const listener = listenHost(sock.path, { onRefused: (reason, message) => refusals.push({ reason, message }) }, (end) => accepted.push(end));
-  const memory = new WebAssembly.Memory({ initial: 8, maximum: 8, shared: true });
-  const events = new native.EventChannel(() => {});
-  const { port, fd: eventFd } = events.allocPort();
-  const answer = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
-    const ctl = new native.CtlSocket(native.ctlConnect(sock.path), (data, fds) => {
-      const message = decode(data, fds.length);
-      if (message.type === MessageType.Accept) {
-        // Map the segment as a client would, then wreck the channel's control block.
-        native.segmentMap(new Uint8Array(memory.buffer), 65536, SEGMENT, fds[0]);
-        new Uint32Array(memory.buffer, 65536, 64).fill(0xdeadbeef);
-        native.closeFd(fds[0]);
-        native.closeFd(fds[1]);
-        ctl.send(encode({ type: MessageType.Ready }), [eventFd]);
-      } else {
-        clearTimeout(timer);
-        ctl.close();
-        resolve(message);
-      }
-    }, () => { clearTimeout(timer); ctl.close(); resolve('closed'); });
-    ctl.send(encode({ type: MessageType.Hello, capacityA: 65536, capacityB: 65536, pid: 1, route: { target: '127.0.0.1', source: '127.0.0.1' } }));
-  });
-  assert.is(answer.type, MessageType.Refuse);
-  assert.equal(accepted, []);
-  assert.is(refusals.length, 1);
-  assert.match(refusals[0].message, /header/);
-  native.segmentUnmap(new Uint8Array(memory.buffer), 65536, SEGMENT);
-  events.closePort(port);
-  events.close();
-  listener.close();
-  sock.cleanup();
-  assert.equal(mappedSegments(), [], 'the listener kept the refused segment mapped');
-  assert.equal(newFds(fdsBefore), [], 'descriptors left behind');
 });
 
 async function warmUp() {
   const sock = tempSocket();
   let accepted;
   const closed = new Promise((resolve) => (accepted = resolve));
-  const listener = listenHost(sock.path, {}, (end) => { end.close(); accepted(); });
+  const listener = listenHostChannels(sock.path, {}, (end) => { end.close(); accepted(); });
   (await connectHost(sock.path)).close();
   await closed;
   listener.close();

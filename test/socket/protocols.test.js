@@ -15,7 +15,7 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Client, Agent, fetch } from 'undici';
-import { RingSocket, listenHost, connectHost } from '../../dist/index.js';
+import { RingSocket, listenHostChannels, connectHost } from '../../dist/index.js';
 import { tempSocket, within } from '../host/helpers.js';
 
 const KiB = 1024;
@@ -29,7 +29,7 @@ async function hostPair(options = {}) {
   const sock = tempSocket();
   let accepted;
   const acceptedEnd = new Promise((resolve) => (accepted = resolve));
-  const listener = listenHost(sock.path, { capacity: 64 * KiB }, accepted);
+  const listener = listenHostChannels(sock.path, { capacity: 64 * KiB }, accepted);
   try {
     const clientEnd = await connectHost(sock.path, { capacity: 64 * KiB });
     const serverEnd = await acceptedEnd;
@@ -46,7 +46,7 @@ function ringListener(server) {
   const sock = tempSocket();
   const accepted = [];
   const clients = [];
-  const listener = listenHost(sock.path, { capacity: 64 * KiB }, (end) => {
+  const listener = listenHostChannels(sock.path, { capacity: 64 * KiB }, (end) => {
     const socket = RingSocket.over(end);
     accepted.push(socket);
     server.emit('connection', socket);

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { threadId } from 'node:worker_threads';
-import { RingSocket, listenHost, connectHost, createThreadChannel, acceptThreadChannel } from '../../dist/index.js';
+import { RingSocket, listenHostChannels, connectHost, createThreadChannel, acceptThreadChannel } from '../../dist/index.js';
 import { tempSocket, within } from '../host/helpers.js';
 
 const KiB = 1024;
@@ -15,7 +15,7 @@ async function hostPair(options = {}) {
   const sock = tempSocket();
   let accepted;
   const acceptedEnd = new Promise((resolve) => (accepted = resolve));
-  const listener = listenHost(sock.path, { capacity: 64 * KiB }, accepted);
+  const listener = listenHostChannels(sock.path, { capacity: 64 * KiB }, accepted);
   const clientEnd = await connectHost(sock.path, { capacity: 64 * KiB });
   const serverEnd = await acceptedEnd;
   listener.close();
@@ -138,7 +138,7 @@ test('node:http server and client (keep-alive agent) run over ring sockets uncha
     req.on('data', (d) => (n += d.length)).on('end', () => res.end(`${req.method} ${req.url} ${n}`));
   });
   const sockets = [];
-  const listener = listenHost(sock.path, {}, (end) => {
+  const listener = listenHostChannels(sock.path, {}, (end) => {
     const socket = RingSocket.over(end);
     sockets.push(socket);
     server.emit('connection', socket);

@@ -11,7 +11,7 @@
 // Teardown is event-driven in every policy: a side that has sent its end of stream waits for
 // the other's before closing, so that both directions end cleanly (no reset).
 
-import { connectHost, listenHost, regionPool } from '../../../dist/index.js';
+import { connectHost, listenHostChannels, regionPool } from '../../../dist/index.js';
 import { PERIOD, RR_BATCH, badSample, pattern, rttSummary } from '../shared.mjs';
 import { GRACE_MS, config, connectAddress, finish, now, ready, send } from './common.mjs';
 
@@ -217,7 +217,7 @@ function onChannel(e) {
 }
 
 if (config.listen) {
-  const listener = listenHost(config.listen, { capacity, maxCapacity: capacity }, (e) => {
+  const listener = listenHostChannels(config.listen, { capacity, maxCapacity: capacity }, (e) => {
     listener.close(); // one channel per run
     onChannel(e);
   });

@@ -1,22 +1,21 @@
-// The connecting side of host channel set-up (see listen.ts for the exchange). The promise
-// settles with an established channel end, or rejects with a typed error after releasing every
-// mapping, port and descriptor it made.
+// The connecting side of host links (see protocol.ts for the set-up exchange). A thread keeps one
+// link per server thread, made on the first connection to it and shared by the rest; a connection
+// is then only a slot on it (platform/common/link.ts). Set-up releases every mapping, port and
+// descriptor it made when it fails.
 
-import { Channel } from '../../ring/channel.js';
-import { XwayError } from '../../errors.js';
-import { HostChannelEnd } from './channel-end.js';
 import { threadId } from 'node:worker_threads';
-import type { ChannelEnd } from '../types.js';
-import type { ThreadChannelEnd } from '../threads.js';
-import { CtlLifeline, OfferReceiver } from './same-process.js';
+import { XwayError } from '../../errors.js';
+import { regionPool } from '../common/region-pool.js';
+import { CHUNK0_BYTES } from '../common/link-layout.js';
+import { Link, type LinkChannelEnd } from '../common/link.js';
+import type { Route } from '../../socket/identity.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { HostLinkPlatform } from './link-platform.js';
+import { pollWhileSettingUp, resolveOptions, type HostChannelOptions } from './limits.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError } from './protocol.js';
-import { regionPool } from './region-pool.js';
-import { mapSegment, unmapSegment } from './mapping.js';
-import type { Route } from '../../socket/identity.js';
+import { CtlLifeline, postLinkMemory, ThreadsLinkPlatform } from './same-process.js';
 
 export class SetupError extends XwayError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -26,138 +25,165 @@ export class SetupError extends XwayError {
 }
 
 export interface HostConnectOptions extends HostChannelOptions {
-  /** The listener is in this process: ask for a thread channel (see same-process.ts). */
+  /** The listener is in this process: ask for a threads link (see same-process.ts). */
   sameProcess?: boolean;
   /** The address connected to and the one connected from. Default: loopback. */
   route?: Route;
+  /** The listening port the connection is for. */
+  port?: number;
+  /** Called with the end as soon as its channel is laid out, before the server accepts: what is
+   *  written to it then reaches the server with the OPEN (accept overlaps the first data). */
+  onLaidOut?: (end: LinkChannelEnd) => void;
 }
 
-export function connectHost(path: string, options: HostConnectOptions & { sameProcess: true }): Promise<ThreadChannelEnd>;
-export function connectHost(path: string, options?: HostConnectOptions & { sameProcess?: false }): Promise<HostChannelEnd>;
-export function connectHost(path: string, options?: HostConnectOptions): Promise<ChannelEnd>;
-export function connectHost(path: string, options: HostConnectOptions = {}): Promise<ChannelEnd> {
+/** This thread's links, by the control socket of the thread they lead to. */
+const links = new Map<string, Promise<Link>>();
+
+/** The link to the server thread listening at `path`, made if there is none. */
+export function linkTo(path: string, options: HostConnectOptions = {}): Promise<Link> {
+  let link = links.get(path);
+  if (!link) {
+    link = setUpLink(path, options);
+    links.set(path, link);
+    const forget = () => { if (links.get(path) === link) links.delete(path); };
+    link.then((l) => {
+      if (l.closed) forget();
+      else l.onclose = forget;
+    }, forget);
+  }
+  return link;
+}
+
+/**
+ * Opens a connection to listening port `options.port` of the server thread at `path`. Resolves with
+ * the end once the server accepted it (`end.connection.port` is its ephemeral port); rejects with a
+ * typed error when the link cannot be had or the server refuses.
+ */
+export async function connectHost(path: string, options: HostConnectOptions = {}): Promise<LinkChannelEnd> {
+  const limits = resolveOptions(options);
+  const link = await linkTo(path, options);
+  if (link.closed) throw new SetupError('the link closed before the connection could be opened');
+  const route = options.route ?? { target: '127.0.0.1', source: '127.0.0.1' };
+  let opened: ReturnType<Link['open']>;
+  try {
+    opened = link.open(options.port ?? 0, limits.capacity, limits.capacity, route);
+  } catch (err) {
+    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
+  }
+  options.onLaidOut?.(opened.end);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
+    timer.unref();
+  });
+  try {
+    await Promise.race([opened.accepted, timeout]);
+  } catch (err) {
+    opened.end.close();
+    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+  return opened.end;
+}
+
+/** Makes a link to the server thread at `path`: a host link, or a threads link in this process. */
+function setUpLink(path: string, options: HostConnectOptions): Promise<Link> {
   const native = nativeAddon();
   const limits = resolveOptions(options);
-  const capacityA = limits.capacity;
-  const capacityB = limits.capacity;
-  const route = options.route ?? { target: '127.0.0.1', source: '127.0.0.1' };
+  const sameProcess = options.sameProcess === true;
 
-  return new Promise((resolve, reject) => {
-    let made: { offset: number; size: number; port?: number } | undefined;
-    let end: HostChannelEnd | undefined;
-    let lifeline: CtlLifeline | undefined; // a thread channel's, once established
+  return new Promise<Link>((resolve, reject) => {
+    let made: { regionFd: number; chunk0?: ReturnType<ReturnType<typeof regionPool>['allocate']>; port?: number } | undefined;
+    let link: Link | undefined;
+    let lifeline: CtlLifeline | undefined;
     let settled = false;
-    let peerPid = 0;
-    const receiver = options.sameProcess ? new OfferReceiver(path) : null;
 
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      receiver?.close();
       ctl.close();
       if (made) {
         if (made.port !== undefined) closePort(made.port);
-        unmapSegment(made.offset, made.size);
+        if (made.chunk0) {
+          const pool = regionPool();
+          native.segmentUnmap(pool.view(made.chunk0.memory), made.chunk0.offset, CHUNK0_BYTES);
+          pool.release(made.chunk0, CHUNK0_BYTES);
+        }
+        native.closeFd(made.regionFd);
         made = undefined;
       }
-      reject(err instanceof XwayError ? err : new SetupError(`host channel set-up failed: ${err.message}`, { cause: err }));
+      reject(err instanceof XwayError ? err : new SetupError(`link set-up failed: ${err.message}`, { cause: err }));
     };
-
-    let port = 0; // the connection's ephemeral port, from ACCEPT
-    const onAccept = (segmentFd: number, serverEventFd: number, bound: () => void) => {
-      const size = segmentSize(capacityA, capacityB);
-      const offset = mapSegment(segmentFd, size);
-      made = { offset, size };
-      // Checks the header the server wrote against what we asked for.
-      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'initiator');
-      const { port: eventPort, fd: eventFd } = openPort(() => end?.wake());
-      made.port = eventPort;
-      bindPort(eventPort, serverEventFd);
-      bound();
-      ctl.send(encode({ type: MessageType.Ready }), [eventFd]);
+    const done = (l: Link) => {
       settled = true;
       clearTimeout(timer);
       made = undefined;
-      end = new HostChannelEnd({ channel, size, port: eventPort, ctl, pid: peerPid });
-      end.connection = { port, route };
-      resolve(end);
-    };
-
-    // Once ACCEPT_THREADS is here the channel exists (the server posted it first): a control
-    // socket that closes before the memory arrives is a channel already reset, not a failed set-up.
-    let acceptedThreads = false;
-    let closedEarly = false;
-    const onAcceptThreads = () => {
-      acceptedThreads = true;
-      receiver!.whenOffered((offer) => {
-        if (settled) return;
-        try {
-          lifeline = new CtlLifeline(ctl);
-          const threadEnd = OfferReceiver.attach(offer, capacityA, capacityB, lifeline, peerPid);
-          threadEnd.connection = { port, route };
-          settled = true;
-          clearTimeout(timer);
-          resolve(threadEnd);
-          if (closedEarly) queueMicrotask(() => lifeline?.controlClosed());
-        } catch (err) {
-          lifeline = undefined;
-          fail(err as Error);
-        }
-      });
+      link = l;
+      resolve(l);
     };
 
     let fd: number;
-    try {
-      fd = native.ctlConnect(path);
-    } catch (err) {
-      receiver?.close();
-      throw err;
-    }
+    fd = native.ctlConnect(path);
+    let peerPid = 0;
     const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
       let owned = fds;
       try {
-        if (end || lifeline) throw new ProtocolError('malformed', 'control message after set-up');
+        if (link || settled) throw new ProtocolError('malformed', 'control message after set-up');
         const message = decode(data, fds.length);
-        if (message.type === MessageType.Refuse) {
-          throw new SetupError(`the listener refused the channel (${message.reason}): ${message.text}`);
-        }
-        if (receiver && message.type === MessageType.AcceptThreads) {
-          if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
-            throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
-          }
-          port = message.port;
-          onAcceptThreads();
+        if (message.type === MessageType.Refuse) throw new SetupError(`the listener refused the link (${message.reason}): ${message.text}`);
+        if (sameProcess && message.type === MessageType.LinkAcceptThreads) {
+          done(threadsLink!);
           return;
         }
-        if (message.type !== MessageType.Accept) throw new ProtocolError('malformed', `unexpected message type ${message.type}`);
-        if (message.capacityA !== capacityA || message.capacityB !== capacityB) {
-          throw new ProtocolError('capacity', `granted capacities ${message.capacityA}/${message.capacityB}, asked for ${capacityA}/${capacityB}`);
-        }
-        port = message.port;
-        const [segmentFd, serverEventFd] = fds;
-        owned = [serverEventFd]; // until bindPort takes it over
-        try {
-          onAccept(segmentFd, serverEventFd, () => (owned = []));
-        } finally {
-          native.closeFd(segmentFd); // the mapping keeps the segment alive
-        }
+        if (message.type !== MessageType.LinkAccept || !made?.chunk0) throw new ProtocolError('malformed', `unexpected message type ${message.type}`);
+        bindPort(made.port!, fds[0]);
+        owned = [];
+        done(hostLink!);
       } catch (err) {
         closeReceived(owned);
-        if (end) end.controlClosed('EPROTO');
-        else if (lifeline) lifeline.controlClosed();
+        if (link) link.lost('the server spoke out of turn on the control socket');
         else fail(err as Error);
       }
     }, (code) => {
-      if (end) end.controlClosed(code);
-      else if (lifeline) lifeline.controlClosed();
-      else if (acceptedThreads) closedEarly = true;
-      else fail(new SetupError(`the listener closed the control socket during set-up (${code ?? 'EOF'})`));
+      const why = `the server closed the control socket (${code ?? 'EOF'})`;
+      if (link) (lifeline ? lifeline.controlClosed() : link.lost(why));
+      else fail(new SetupError(`${why} during set-up`));
     });
     peerPid = ctl.peerCredentials().pid;
-    const timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    if (receiver) ctl.send(encode({ type: MessageType.HelloThreads, capacityA, capacityB, pid: process.pid, threadId, token: receiver.token, route }));
-    else ctl.send(encode({ type: MessageType.Hello, capacityA, capacityB, pid: process.pid, route }));
+    const timer = setTimeout(() => fail(new SetupError(`link set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
+
+    let hostLink: Link | undefined;
+    let threadsLink: Link | undefined;
+    try {
+      if (sameProcess) {
+        lifeline = new CtlLifeline(ctl);
+        const memory = ThreadsLinkPlatform.createMemory();
+        const platform = new ThreadsLinkPlatform(memory, lifeline, { pid: peerPid }, limits.linkBytes);
+        threadsLink = new Link('initiator', platform);
+        const l = threadsLink;
+        platform.ondoorbell = () => l.doorbell();
+        lifeline.onlost = () => l.lost('the peer thread went away');
+        const token = postLinkMemory(path, memory);
+        ctl.send(encode({ type: MessageType.LinkThreads, pid: process.pid, threadId, token }));
+      } else {
+        const regionFd = native.regionCreate(CHUNK0_BYTES);
+        made = { regionFd };
+        const pool = regionPool();
+        const chunk0 = pool.allocate(CHUNK0_BYTES);
+        native.segmentMap(pool.view(chunk0.memory), chunk0.offset, CHUNK0_BYTES, regionFd, 0);
+        made.chunk0 = chunk0;
+        const { port, fd: eventFd } = openPort(() => hostLink?.doorbell());
+        made.port = port;
+        const platform = new HostLinkPlatform({ regionFd, chunk0: { ...chunk0, bytes: CHUNK0_BYTES }, port, ctl, pid: peerPid, maxBytes: limits.linkBytes });
+        hostLink = new Link('initiator', platform);
+        ctl.send(encode({ type: MessageType.Link, pid: process.pid, chunk0: CHUNK0_BYTES }), [regionFd, eventFd]);
+      }
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
     pollWhileSettingUp(ctl, () => settled);
   });
 }

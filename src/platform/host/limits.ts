@@ -12,6 +12,8 @@ export interface HostChannelOptions {
   setupTimeoutMs?: number;
   /** Set-ups in progress a listener accepts at once; more are refused as busy. Default 64. */
   maxPending?: number;
+  /** Ring memory (address space) one link may use. Default 1 GiB, or XWAY_RING_MEMORY_PER_LINK. */
+  linkBytes?: number;
 }
 
 export const DEFAULT_CAPACITY = 256 * 1024;
@@ -23,16 +25,26 @@ export function resolveOptions(o: HostChannelOptions = {}): Required<HostChannel
     maxCapacity: o.maxCapacity ?? DEFAULT_MAX_CAPACITY,
     setupTimeoutMs: o.setupTimeoutMs ?? 5000,
     maxPending: o.maxPending ?? 64,
+    linkBytes: o.linkBytes ?? bytesFromEnv('XWAY_RING_MEMORY_PER_LINK') ?? 2 ** 30,
   };
   for (const key of ['capacity', 'maxCapacity'] as const) {
     if (!isValidCapacity(r[key])) {
       throw new XwayRangeError(`${key} must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${r[key]}`);
     }
   }
-  for (const key of ['setupTimeoutMs', 'maxPending'] as const) {
+  for (const key of ['setupTimeoutMs', 'maxPending', 'linkBytes'] as const) {
     if (!Number.isInteger(r[key]) || r[key] <= 0) throw new XwayRangeError(`${key} must be a positive integer, got ${r[key]}`);
   }
   return r;
+}
+
+/** A byte count from the environment ("512M", "2G", or plain bytes), or undefined. */
+export function bytesFromEnv(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  const m = /^([0-9]+)([KMG]?)$/i.exec(value.trim());
+  if (!m) throw new XwayRangeError(`${name} must be a byte count such as 1073741824, 512M or 2G, got ${JSON.stringify(value)}`);
+  return Number(m[1]) * { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
 }
 
 /** Bytes of segment for a channel: the channel rounded up to whole wasm pages. */

@@ -1,66 +1,66 @@
-// The accepting side of host channel set-up. For each client on the control socket:
-//   HELLO  -> check version, ring sizes and the route against our limits; take an ephemeral port
-//          -> create a sealed segment, map it, lay out the channel, open an event port
-//   ACCEPT -> the port, (segment fd, our event fd)
-//   READY  <- (client's event fd) -> bind it: the channel is established
-// Anything malformed, out of range or late is refused with a reason, and everything made for that
-// client (mapping, port, descriptors) is released before the socket is closed.
+// The accepting side of host links (see protocol.ts for the exchange). One listener per server
+// thread, whatever the number of ports it serves: for each client thread that connects,
+//   LINK         -> check the region (a sealed memfd holding chunk 0) and map chunk 0, check the
+//                   link header, open an event port and bind the client's eventfd
+//   LINK_ACCEPT  -> our eventfd; the link is up, and its connections are opened through it
+// (or LINK_THREADS / LINK_ACCEPT_THREADS for a client thread of this process). Anything malformed,
+// out of range or late is refused with a reason, and everything made for that client is released
+// before the socket is closed. Each OPEN on a link is put to `onOpen`.
 
-import { Channel } from '../../ring/channel.js';
-import { isValidCapacity } from '../../ring/layout.js';
-import { HostChannelEnd } from './channel-end.js';
-import type { ChannelEnd, ConnectionInfo } from '../types.js';
-import { EphemeralPorts, type Route } from '../../socket/identity.js';
-import { CtlLifeline, OfferPoster } from './same-process.js';
-import { ThreadChannelEnd } from '../threads.js';
+import { regionPool, type Placement } from '../common/region-pool.js';
+import { CHUNK0_BYTES } from '../common/link-layout.js';
+import { Link, type OpenDecision, type OpenRequest } from '../common/link.js';
 import { bindPort, closePort, openPort } from './events.js';
-import { pollWhileSettingUp, resolveOptions, segmentSize, type HostChannelOptions } from './limits.js';
+import { HostLinkPlatform } from './link-platform.js';
+import { DEFAULT_MAX_CAPACITY, pollWhileSettingUp, resolveOptions, type HostChannelOptions } from './limits.js';
+import { EphemeralPorts } from '../../socket/identity.js';
+import type { ChannelEnd } from '../types.js';
 import { closeReceived, nativeAddon } from './native.js';
 import type { CtlListener, CtlSocket } from './native-api.js';
 import { decode, encode, MessageType, ProtocolError, type RefuseReason } from './protocol.js';
-import { regionPool } from './region-pool.js';
-import { mapSegment, unmapSegment } from './mapping.js';
+import { CtlLifeline, LinkMemoryReceiver, ThreadsLinkPlatform } from './same-process.js';
 
 export interface HostListener {
   readonly path: string;
+  /** Stops taking new links; links already up stay until their clients close them. */
   close(): void;
   ref(): void;
   unref(): void;
 }
 
 export interface HostListenOptions extends HostChannelOptions {
-  /** A client was refused (malformed hello, out-of-range sizes, timeout…); for logs and tests. */
+  /** A client was refused (malformed hello, limits, timeout…); for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string) => void;
-  /** Why a client's route cannot reach this listener (null: it can). Default: every route. */
-  admit?: (route: Route) => string | null;
-  /** The listener's ephemeral ports (shared with its other platforms' listeners). */
-  ports?: EphemeralPorts;
 }
 
-/** Listens on `path` (a Unix socket, created owner-only) and calls `onChannel` for each
- *  established channel: a HostChannelEnd, or a ThreadChannelEnd for a client in this process. */
-export function listenHost(path: string, options: HostListenOptions, onChannel: (end: ChannelEnd) => void): HostListener {
+/** Listens on `path` (a Unix socket, created owner-only) for links; every OPEN on them goes to
+ *  `onOpen`. */
+export function listenHost(path: string, options: HostListenOptions, onOpen: (request: OpenRequest, link: Link) => OpenDecision): HostListener {
   const native = nativeAddon();
   const limits = resolveOptions(options);
   let pending = 0;
-  let poster: OfferPoster | null = null;
-  const ports = options.ports ?? new EphemeralPorts();
+  // Open from the start: a BroadcastChannel delivers only to channels open when a memory is posted.
+  let receiver: LinkMemoryReceiver | null = new LinkMemoryReceiver(path);
 
   const listener: CtlListener = native.ctlListen(path, (fd) => {
     pending++;
-    let stage: 'hello' | 'ready' | 'done' = 'hello';
-    let made: { offset: number; size: number; port: number; segment: number; capacityA: number; capacityB: number } | undefined;
-    let end: HostChannelEnd | undefined;
-    let lifeline: CtlLifeline | undefined; // a thread channel's, once established
-    let connection: ConnectionInfo | undefined; // its port is ours until the channel end closes
+    let stage: 'hello' | 'threads' | 'done' = 'hello';
+    let made: { regionFd: number; chunk0?: Placement; port?: number } | undefined;
+    let link: Link | undefined;
+    let lifeline: CtlLifeline | undefined;
+    let unwait: (() => void) | null = null;
 
     const release = () => {
-      if (connection) ports.release(connection.port);
-      connection = undefined;
+      unwait?.();
+      unwait = null;
       if (!made) return;
-      closePort(made.port);
-      unmapSegment(made.offset, made.size);
-      native.closeFd(made.segment);
+      if (made.port !== undefined) closePort(made.port);
+      if (made.chunk0) {
+        const pool = regionPool();
+        native.segmentUnmap(pool.view(made.chunk0.memory), made.chunk0.offset, CHUNK0_BYTES);
+        pool.release(made.chunk0, CHUNK0_BYTES);
+      }
+      native.closeFd(made.regionFd);
       made = undefined;
     };
     const leaveSetup = () => {
@@ -82,112 +82,90 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
       options.onRefused?.(reason, message);
     };
     const timer = setTimeout(() => refuse('malformed', `set-up not finished within ${limits.setupTimeoutMs} ms`), limits.setupTimeoutMs);
-
-    const checkHello = (capacityA: number, capacityB: number, route: Route) => {
-      if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
-      for (const cap of [capacityA, capacityB]) {
-        if (!isValidCapacity(cap) || cap > limits.maxCapacity) {
-          throw new ProtocolError('capacity', `ring capacity ${cap} is not a power of two from 4096 to ${limits.maxCapacity}`);
-        }
-      }
-      const refusal = options.admit?.(route) ?? null;
-      if (refusal !== null) throw new ProtocolError('malformed', refusal);
-      try {
-        connection = { port: ports.allocate(), route };
-      } catch (err) {
-        throw new ProtocolError('busy', (err as Error).message);
-      }
-    };
-    /** The established end takes the connection (and frees its port when it closes). */
-    const handOver = (established: ChannelEnd) => {
-      const info = connection!;
-      connection = undefined;
-      established.connection = info;
-      established.onclose = () => ports.release(info.port);
-      onChannel(established);
-    };
-
-    const onHelloThreads = (capacityA: number, capacityB: number, threadId: number, token: string, route: Route) => {
-      if (pid !== process.pid) throw new ProtocolError('malformed', `a thread channel is only for this process, not for process ${pid}`);
-      checkHello(capacityA, capacityB, route);
-      poster ??= new OfferPoster(path);
-      const channel = poster.offer(token, capacityA, capacityB);
-      ctl.send(encode({ type: MessageType.AcceptThreads, capacityA, capacityB, port: connection!.port }));
-      leaveSetup();
-      lifeline = new CtlLifeline(ctl);
-      handOver(new ThreadChannelEnd(channel, lifeline, { pid, threadId }));
-    };
-
-    const onHello = (capacityA: number, capacityB: number, route: Route) => {
-      checkHello(capacityA, capacityB, route);
-      const size = segmentSize(capacityA, capacityB);
-      // The segment's descriptor stays open with the channel: observers (xway stat) read the
-      // ring headers through it; our mapping alone would keep the segment alive.
-      const segment = native.segmentCreate(size);
-      let offset: number;
-      try {
-        offset = mapSegment(segment, size);
-      } catch (err) {
-        native.closeFd(segment);
-        throw err;
-      }
-      let port: number, eventFd: number;
-      try {
-        ({ port, fd: eventFd } = openPort(() => end?.wake()));
-      } catch (err) {
-        unmapSegment(offset, size);
-        native.closeFd(segment);
-        throw err;
-      }
-      made = { offset, size, port, segment, capacityA, capacityB };
-      Channel.create(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
-      ctl.send(encode({ type: MessageType.Accept, capacityA, capacityB, port: connection!.port }), [segment, eventFd]);
-    };
-
-    const onReady = (pid: number) => {
-      if (!made) throw new ProtocolError('internal', 'no channel to complete');
-      const { offset, size, port, segment, capacityA, capacityB } = made;
-      // Capacities from our own records, never from the shared control block. The client has had
-      // the segment since ACCEPT: a header it already broke is refused here, and refuse() still
-      // owns (and releases) the mapping and port, so set-up is left only after this check.
-      const channel = Channel.attach(regionPool().memory, offset, { capacityA, capacityB }, 'acceptor');
+    const established = (l: Link) => {
+      link = l;
       made = undefined;
       leaveSetup();
-      end = new HostChannelEnd({ channel, size, port, ctl, pid, segment });
-      handOver(end);
+      l.onOpen = (request) => onOpen(request, l);
+    };
+
+    const onLink = (pid: number, chunk0Bytes: number, regionFd: number, clientEventFd: number, took: () => void) => {
+      made = { regionFd }; // released with the rest if anything below refuses
+      if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
+      if (chunk0Bytes !== CHUNK0_BYTES) throw new ProtocolError('malformed', `chunk 0 of ${chunk0Bytes} bytes, expected ${CHUNK0_BYTES}`);
+      const pool = regionPool();
+      const chunk0 = pool.allocate(CHUNK0_BYTES);
+      try {
+        // The addon checks the memfd: sealed against shrinking, and large enough.
+        native.segmentMap(pool.view(chunk0.memory), chunk0.offset, CHUNK0_BYTES, regionFd, 0);
+      } catch (err) {
+        pool.release(chunk0, CHUNK0_BYTES);
+        throw new ProtocolError('malformed', `the region cannot be mapped: ${(err as Error).message}`);
+      }
+      made.chunk0 = chunk0;
+      let l: Link | undefined;
+      const { port, fd: eventFd } = openPort(() => l?.doorbell());
+      made.port = port;
+      bindPort(port, clientEventFd);
+      took(); // the port owns the client's eventfd from here
+      const platform = new HostLinkPlatform({ regionFd, chunk0: { ...chunk0, bytes: CHUNK0_BYTES }, port, ctl, pid, maxBytes: limits.linkBytes });
+      try {
+        l = new Link('acceptor', platform); // checks the header the client wrote
+      } catch (err) {
+        throw new ProtocolError('malformed', (err as Error).message);
+      }
+      ctl.send(encode({ type: MessageType.LinkAccept }), [eventFd]);
+      established(l);
+      l.doorbell(); // OPENs may be waiting already
+    };
+
+    const onLinkThreads = (pid: number, threadId: number, token: string) => {
+      if (pid !== process.pid) throw new ProtocolError('malformed', `a threads link is only for this process, not for process ${pid}`);
+      if (!receiver) throw new ProtocolError('internal', 'the listener is closing');
+      stage = 'threads';
+      unwait = receiver.when(token, (memory) => {
+        unwait = null;
+        if (stage !== 'threads') return;
+        try {
+          lifeline = new CtlLifeline(ctl);
+          const platform = new ThreadsLinkPlatform(memory, lifeline, { pid, threadId }, limits.linkBytes);
+          const l = new Link('acceptor', platform);
+          platform.ondoorbell = () => l.doorbell();
+          lifeline.onlost = () => l.lost('the peer thread went away');
+          ctl.send(encode({ type: MessageType.LinkAcceptThreads }));
+          established(l);
+          l.doorbell();
+        } catch (err) {
+          lifeline = undefined;
+          refuse('malformed', (err as Error).message);
+        }
+      });
     };
 
     let pid = 0;
     const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
       let owned = fds; // descriptors we still have to close if this message is refused
       try {
-        if (stage === 'done') throw new ProtocolError('malformed', 'control message after set-up');
+        if (stage !== 'hello') throw new ProtocolError('malformed', 'control message after set-up');
         const message = decode(data, fds.length);
-        if (stage === 'hello' && message.type === MessageType.Hello) {
-          pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
-          onHello(message.capacityA, message.capacityB, message.route);
-          stage = 'ready';
-          pollWhileSettingUp(ctl, () => stage !== 'ready');
-        } else if (stage === 'hello' && message.type === MessageType.HelloThreads) {
-          pid = ctl.peerCredentials().pid;
-          onHelloThreads(message.capacityA, message.capacityB, message.threadId, message.token, message.route);
-        } else if (stage === 'ready' && message.type === MessageType.Ready) {
-          if (!made) throw new ProtocolError('internal', 'no channel to complete');
-          bindPort(made.port, fds[0]);
-          owned = []; // the port owns the client's event descriptor from here on
-          onReady(pid);
+        pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
+        if (message.type === MessageType.Link) {
+          owned = [fds[1]]; // the region is `made`'s from here
+          onLink(pid, message.chunk0, fds[0], fds[1], () => (owned = []));
+        } else if (message.type === MessageType.LinkThreads) {
+          onLinkThreads(pid, message.threadId, message.token);
+          pollWhileSettingUp(ctl, () => stage === 'done');
         } else {
           throw new ProtocolError('malformed', `unexpected message type ${message.type} during set-up`);
         }
       } catch (err) {
         closeReceived(owned);
-        if (end) end.controlClosed('EPROTO');
-        else if (lifeline) lifeline.controlClosed();
+        if (link) (lifeline ? lifeline.controlClosed() : link.lost('the client spoke out of turn on the control socket'));
         else refuse(err instanceof ProtocolError ? err.reason : 'internal', (err as Error).message);
       }
     }, (code) => {
-      if (end) end.controlClosed(code);
-      else if (lifeline) lifeline.controlClosed();
+      const why = `the client closed the control socket (${code ?? 'EOF'})`;
+      if (link) (lifeline ? lifeline.controlClosed() : link.lost(why));
       else refuse('malformed', `client went away during set-up (${code ?? 'EOF'})`);
     });
   });
@@ -196,10 +174,26 @@ export function listenHost(path: string, options: HostListenOptions, onChannel: 
     path,
     close: () => {
       listener.close();
-      poster?.close();
-      poster = null;
+      receiver?.close();
+      receiver = null;
     },
     ref: () => listener.ref(),
     unref: () => listener.unref(),
   };
+}
+
+/** A listener used on its own (tools, tests): every connection, whatever port it asks for, goes to
+ *  `onChannel`, with a port from one EphemeralPorts. */
+export function listenHostChannels(path: string, options: HostListenOptions, onChannel: (end: ChannelEnd) => void): HostListener {
+  const ports = new EphemeralPorts();
+  const maxCapacity = options.maxCapacity ?? DEFAULT_MAX_CAPACITY;
+  return listenHost(path, options, (): OpenDecision => {
+    let port: number;
+    try {
+      port = ports.allocate();
+    } catch (err) {
+      return { refuse: 'limit', why: (err as Error).message };
+    }
+    return { port, maxCapacity, take: onChannel, release: () => ports.release(port) };
+  });
 }

@@ -60,8 +60,15 @@ export interface XwayNativeLinux {
   unavailableReason: null;
   /** memfd of `size` bytes (multiple of 65536, ≤ 1 GiB), sealed against resizing. */
   segmentCreate(size: number): number;
-  /** mmap `fd` over view[offset, offset+size); `view` = new Uint8Array(sharedMemory.buffer). */
-  segmentMap(view: Uint8Array, offset: number, size: number, fd: number): void;
+  /** mmap `fd` (from `fileOffset`, default 0) over view[offset, offset+size); `view` = new
+   *  Uint8Array(sharedMemory.buffer). The memfd must be sealed against shrinking and hold the range. */
+  segmentMap(view: Uint8Array, offset: number, size: number, fd: number, fileOffset?: number): void;
+  /** A link's region: a memfd of `size` bytes (a multiple of 65536), sealed against shrinking only. */
+  regionCreate(size: number): number;
+  /** Makes the region `size` bytes (never smaller than it is). */
+  regionGrow(fd: number, size: number): void;
+  /** Gives the pages of [fileOffset, fileOffset+length) back to the system (whole 4 KiB pages). */
+  regionDiscard(fd: number, fileOffset: number, length: number): void;
   /** Replace the range with private zero pages (the memory stays valid). */
   segmentUnmap(view: Uint8Array, offset: number, size: number): void;
   closeFd(fd: number): void;

@@ -6,7 +6,7 @@
 
 import type { Channel } from '../../ring/channel.js';
 import { ChannelEndBase } from '../common/channel-end.js';
-import { regionPool } from '../host/region-pool.js';
+import { regionPool } from '../common/region-pool.js';
 import { holdLoop, notifyPort, unbindPort } from './events.js';
 import { xenAddon } from './native.js';
 import { watch, xenStore } from './store.js';
@@ -111,10 +111,10 @@ export class XenChannelEnd extends ChannelEndBase {
     // port goes; the slot returns to the pool.
     const pool = regionPool();
     try {
-      xenAddon().segmentUnmap(pool.view(), channel.offset, slotSize); // whole wasm pages
+      xenAddon().segmentUnmap(pool.view(channel.memory), channel.offset, slotSize); // whole wasm pages
     } finally {
       unbindPort(port);
-      pool.release(channel.offset, slotSize);
+      pool.release({ memory: channel.memory, offset: channel.offset }, slotSize);
     }
   }
 }

@@ -10,7 +10,7 @@ import { XwayError } from '../../errors.js';
 import { SetupError } from '../host/connect.js';
 import { resolveOptions, type HostChannelOptions } from '../host/limits.js';
 import { ProtocolError } from '../host/protocol.js';
-import { regionPool } from '../host/region-pool.js';
+import { regionPool } from '../common/region-pool.js';
 import { XenChannelEnd } from './channel-end.js';
 import { bindUnbound, unbindPort } from './events.js';
 import { xenAddon } from './native.js';
@@ -78,6 +78,7 @@ export async function connectXen(domid: number, port: number, options: XenChanne
     const alive = aliveOffsets(size);
     const offerPath = `${endpoint.path}/offers/${self}-${randomBytes(6).toString('hex')}`;
     let offset = -1;
+    let memory = regionPool().memory;
     let evPort = -1;
     let mapped = false;
     let offered = false;
@@ -99,19 +100,19 @@ export async function connectXen(domid: number, port: number, options: XenChanne
       if (settled) return;
       settled = true;
       cleanup();
-      if (mapped) native.segmentUnmap(pool.view(), offset, slotSize);
+      if (mapped) native.segmentUnmap(pool.view(memory), offset, slotSize);
       if (evPort >= 0) unbindPort(evPort);
-      if (offset >= 0) pool.release(offset, slotSize);
+      if (offset >= 0) pool.release({ memory, offset }, slotSize);
       reject(err instanceof XwayError ? err : new SetupError(`Xen channel set-up failed: ${(err as Error).message}`, { cause: err }));
     };
 
     try {
-      offset = pool.allocate(slotSize);
+      ({ memory, offset } = pool.allocate(slotSize));
       evPort = bindUnbound(domid, () => end?.wake());
-      const grefs = native.xenGrantShare(pool.view(), offset, size, domid, alive.initiator, evPort);
+      const grefs = native.xenGrantShare(pool.view(memory), offset, size, domid, alive.initiator, evPort);
       mapped = true;
-      const channel = Channel.create(pool.memory, offset, { capacityA, capacityB }, 'initiator');
-      Atomics.store(new Uint8Array(pool.memory.buffer), offset + alive.initiator, 1);
+      const channel = Channel.create(memory, offset, { capacityA, capacityB }, 'initiator');
+      Atomics.store(new Uint8Array(memory.buffer), offset + alive.initiator, 1);
 
       const onState = () => {
         if (settled) return;
@@ -128,7 +129,7 @@ export async function connectXen(domid: number, port: number, options: XenChanne
         const ephemeral = accepted ? Number(accepted[1]) : 0;
         if (!accepted || ephemeral > 65535) return fail(new ProtocolError('malformed', `offer state ${JSON.stringify(state.slice(0, 40))}`));
         try {
-          Channel.attach(pool.memory, offset, { capacityA, capacityB }, 'initiator'); // the header is still sound
+          Channel.attach(memory, offset, { capacityA, capacityB }, 'initiator'); // the header is still sound
         } catch (err) {
           return fail(err);
         }

@@ -7,7 +7,7 @@
 import { Channel } from '../../ring/channel.js';
 import { type HostChannelOptions } from '../host/limits.js';
 import { ProtocolError, type RefuseReason } from '../host/protocol.js';
-import { regionPool } from '../host/region-pool.js';
+import { regionPool } from '../common/region-pool.js';
 import { XenChannelEnd } from './channel-end.js';
 import { bindInterdomain, unbindPort } from './events.js';
 import { xenAddon } from './native.js';
@@ -74,6 +74,7 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
     let client: number | null = null;
     let evPort = -1;
     let offset = -1;
+    let memory = regionPool().memory;
     let slotSize = 0;
     let mapped = false;
     let ephemeral = 0;
@@ -93,15 +94,15 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
       }
       const pool = regionPool();
       slotSize = Math.ceil(offer.size / 65536) * 65536;
-      offset = pool.allocate(slotSize);
+      ({ memory, offset } = pool.allocate(slotSize));
       let end: XenChannelEnd | undefined;
       evPort = bindInterdomain(client, offer.eventPort, () => end?.wake());
       const alive = aliveOffsets(offer.size);
-      native.xenGrantMap(pool.view(), offset, offer.size, client, offer.grefs, alive.acceptor, evPort);
+      native.xenGrantMap(pool.view(memory), offset, offer.size, client, offer.grefs, alive.acceptor, evPort);
       mapped = true;
       // Capacities from the offer we checked; attach() checks the header the client laid out.
-      const channel = Channel.attach(pool.memory, offset, { capacityA: offer.capacityA, capacityB: offer.capacityB }, 'acceptor');
-      const bytes = new Uint8Array(pool.memory.buffer);
+      const channel = Channel.attach(memory, offset, { capacityA: offer.capacityA, capacityB: offer.capacityB }, 'acceptor');
+      const bytes = new Uint8Array(memory.buffer);
       if (Atomics.load(bytes, offset + alive.initiator) !== 1) throw new ProtocolError('malformed', 'the client does not hold the channel it offered');
       Atomics.store(bytes, offset + alive.acceptor, 1);
       end = new XenChannelEnd({ channel, size: offer.size, slotSize, port: evPort, domid: client, ownAlive: alive.acceptor, peerAlive: alive.initiator });
@@ -113,9 +114,9 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
     } catch (err) {
       if (ephemeral !== 0) ports.release(ephemeral);
       const pool = regionPool();
-      if (mapped) native.segmentUnmap(pool.view(), offset, slotSize);
+      if (mapped) native.segmentUnmap(pool.view(memory), offset, slotSize);
       if (evPort >= 0) unbindPort(evPort);
-      if (offset >= 0) pool.release(offset, slotSize);
+      if (offset >= 0) pool.release({ memory, offset }, slotSize);
       const reason: RefuseReason = err instanceof ProtocolError ? err.reason : 'internal';
       const text = (err as Error).message;
       answer(offerPath, `refused:${reason} ${text}`.slice(0, 1000));

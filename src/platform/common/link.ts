@@ -1,0 +1,608 @@
+// A link: the one set-up two threads share for all their connections (docs/links.md). This file
+// is what every platform's link has in common — chunk 0's header and pending sets, the control
+// channel and its records, slots and generations, chunk allocation (initiator) and checking
+// (acceptor), the doorbell handshake, and the link's death. A platform (host, threads) supplies
+// only the pages, the doorbell and the lifeline (LinkPlatform).
+
+import net from 'node:net';
+import { Channel } from '../../ring/channel.js';
+import { CHANNEL_HEADER, channelByteLength, isValidCapacity, WASM_PAGE } from '../../ring/layout.js';
+import { sharedBuffer } from '../../ring/memory.js';
+import { XwayError } from '../../errors.js';
+import type { Route } from '../../socket/identity.js';
+import type { ChannelEnd, ConnectionInfo, PlatformName } from '../types.js';
+import { ChannelEndBase } from './channel-end.js';
+import { checkLinkHeader, CHUNK0_BYTES, CONTROL_CAPACITY, initLinkHeader, LINK, MAX_SLOTS, type LinkSide } from './link-layout.js';
+import { decodeRecord, encodeRecord, Op, RECORD_BYTES, REFUSAL_TEXT, type LinkMessage, type Open, type Refusal } from './link-messages.js';
+import { PendingSet } from './pending.js';
+
+/** A chunk as this side sees it: which memory, where, how big. */
+export interface ChunkPlace {
+  memory: WebAssembly.Memory;
+  offset: number;
+  bytes: number;
+}
+
+/** What a platform gives a link. */
+export interface LinkPlatform {
+  readonly name: PlatformName;
+  readonly peer: ChannelEnd['peer'];
+  /** Chunk 0, mapped on this side. */
+  readonly chunk0: ChunkPlace;
+  /** Initiator: makes the region `pages` larger and maps the new part as chunk `index`; returns
+   *  where it is here and where in the region (in pages). Throws at a limit. */
+  addChunk(index: number, pages: number): { place: ChunkPlace; pageOffset: number };
+  /** Acceptor: maps chunk `index`, announced by the initiator at `pageOffset` with `pages`; throws
+   *  (with a reason) if the region does not hold it or a limit forbids it. */
+  mapChunk(index: number, pageOffset: number, pages: number): ChunkPlace;
+  /** Rings the peer's doorbell (`word`: the index, in an Int32Array over chunk 0's memory, of the
+   *  peer's doorbell word, for a platform that wakes it there). */
+  ring(word: number): void;
+  /** This side armed its doorbell word `word` (a platform that waits on the word starts waiting;
+   *  one with an eventfd needs nothing). */
+  armDoorbell(word: number): void;
+  /** Keeps the event loop alive (or not) for this link: while any connection on it is ref'd. */
+  ref(): void;
+  unref(): void;
+  /** Releases mappings, descriptors and the lifeline. */
+  close(): void;
+  /** Where chunk `chunk`, byte `offset` is in a file an observer can read (xway stat), if any. */
+  locate?(chunk: number, offset: number): { fd: number; fileOffset: number };
+}
+
+/** What a link's acceptor asks its thread's listeners about an OPEN. */
+export interface OpenRequest {
+  /** The listening port the client asks for. */
+  port: number;
+  capacityA: number;
+  capacityB: number;
+  route: Route;
+}
+
+/** The acceptor's answer: a refusal, or what the accepted end gets (its port) and who takes it. */
+export type OpenDecision =
+  | { refuse: Refusal; why: string }
+  | { port: number; take: (end: ChannelEnd) => void; release: () => void; maxCapacity: number };
+
+/** Default size of a chunk for channels (more when one channel needs more). */
+const CHUNK_PAGES = 128; // 8 MiB
+/** Rounds of drain-then-look before the doorbell handler lets the event loop run. */
+const DRAIN_ROUNDS = 16;
+/** Where the route sits in a channel's 256-byte control block (after magic, version, capacities). */
+const ROUTE_AT = 16;
+const MAX_ADDRESS = 45;
+
+export class LinkError extends XwayError {
+  constructor(message: string) {
+    super('ERR_XWAY_LINK', message);
+  }
+}
+
+/** One connection of a link, as ChannelEnd for the socket above. */
+export class LinkChannelEnd extends ChannelEndBase {
+  readonly platform: PlatformName;
+  readonly peer: ChannelEnd['peer'];
+  readonly slot: number;
+  readonly generation: number;
+  /** Where the channel is in the link's region: chunk, and byte offset in it. */
+  readonly chunk: number;
+  readonly chunkOffset: number;
+  readonly #link: Link;
+  #refd = true;
+
+  constructor(link: Link, slot: number, generation: number, channel: Channel, chunk: number, chunkOffset: number) {
+    super(channel);
+    this.#link = link;
+    this.platform = link.platform.name;
+    this.peer = link.platform.peer;
+    this.slot = slot;
+    this.generation = generation;
+    this.chunk = chunk;
+    this.chunkOffset = chunkOffset;
+  }
+
+  /** Where an observer can read this channel (the region's file and offset), if anywhere. */
+  location(): { fd: number; fileOffset: number } | null {
+    return this.#link.platform.locate?.(this.chunk, this.chunkOffset) ?? null;
+  }
+
+  /** The link's doorbell handler found this slot marked. */
+  override wake(): void {
+    super.wake();
+  }
+
+  /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase). */
+  linkLost(reason: string): void {
+    this.peerLost(reason);
+  }
+
+  armWake(): void {
+    // Nothing to arm: the peer marks this slot in our pending set and rings if we sleep.
+  }
+
+  ref(): void {
+    if (this.closed || this.#refd) return;
+    this.#refd = true;
+    this.#link.refs(+1);
+  }
+
+  unref(): void {
+    if (this.closed || !this.#refd) return;
+    this.#refd = false;
+    this.#link.refs(-1);
+  }
+
+  get refd(): boolean {
+    return this.#refd;
+  }
+
+  protected signalPeer(): void {
+    this.#link.notifyPeer(this.slot);
+  }
+
+  protected release(): void {
+    if (this.#refd) {
+      this.#refd = false;
+      this.#link.refs(-1);
+    }
+    this.channel.revoke();
+    this.#link.endClosed(this);
+  }
+}
+
+interface Free { offset: number; bytes: number }
+
+/** The initiator's record of a slot it opened. */
+interface InitiatorSlot {
+  generation: number;
+  chunk: number;
+  offset: number;
+  bytes: number;
+  end: LinkChannelEnd;
+  accepted: boolean;
+  /** The acceptor sent CLOSED (or REFUSE): it will not touch the slot again. */
+  peerDone: boolean;
+  answer?: { resolve: (port: number) => void; reject: (err: Error) => void };
+}
+
+export class Link {
+  readonly side: LinkSide;
+  readonly platform: LinkPlatform;
+  /** Called (acceptor) for each OPEN that passed the link's checks. */
+  onOpen: ((request: OpenRequest) => OpenDecision) | null = null;
+  /** Called once when the link is closed (lost, failed, or idle and done). */
+  onclose: (() => void) | null = null;
+
+  readonly #words: Int32Array;
+  readonly #own: PendingSet;
+  readonly #peer: PendingSet;
+  readonly #ownDoorbell: number;
+  readonly #peerDoorbell: number;
+  readonly #control: Channel;
+  readonly #outbox: DataView[] = [];
+  readonly #record = new DataView(new ArrayBuffer(RECORD_BYTES));
+  readonly #chunks: ChunkPlace[] = [];
+  /** Initiator: free space per chunk, sorted by offset. */
+  readonly #free: Free[][] = [];
+  /** Initiator: slots in use, and the free slot numbers; generations of every slot used. */
+  readonly #slots = new Map<number, InitiatorSlot>();
+  readonly #freeSlots: number[] = [];
+  #nextSlot = 1;
+  readonly #generations = new Map<number, number>();
+  /** Acceptor: the open ends, by slot. */
+  readonly #accepted = new Map<number, { end: LinkChannelEnd; release: () => void }>();
+  #refs = 0;
+  #draining = false;
+  #closed = false;
+  #lost: string | null = null;
+
+  /** Chunk 0 is mapped at `platform.chunk0`; the initiator lays it out, the acceptor checks it. */
+  constructor(side: LinkSide, platform: LinkPlatform) {
+    this.side = side;
+    this.platform = platform;
+    const { memory, offset, bytes } = platform.chunk0;
+    if (bytes < CHUNK0_BYTES) throw new LinkError(`chunk 0 has ${bytes} bytes, a link needs ${CHUNK0_BYTES}`);
+    this.#words = new Int32Array(sharedBuffer(memory));
+    const initiator = side === 'initiator';
+    if (initiator) {
+      initLinkHeader(this.#words, offset);
+      this.#control = Channel.create(memory, offset + LINK.CONTROL, { capacityA: CONTROL_CAPACITY }, 'initiator');
+    } else {
+      const bad = checkLinkHeader(this.#words, offset);
+      if (bad) throw new LinkError(`not a link: ${bad}`);
+      this.#control = Channel.attach(memory, offset + LINK.CONTROL, { capacityA: CONTROL_CAPACITY }, 'acceptor');
+    }
+    this.#own = new PendingSet(this.#words, offset + (initiator ? LINK.PENDING_INITIATOR : LINK.PENDING_ACCEPTOR));
+    this.#peer = new PendingSet(this.#words, offset + (initiator ? LINK.PENDING_ACCEPTOR : LINK.PENDING_INITIATOR));
+    this.#ownDoorbell = (offset + (initiator ? LINK.DOORBELL_INITIATOR : LINK.DOORBELL_ACCEPTOR)) >> 2;
+    this.#peerDoorbell = (offset + (initiator ? LINK.DOORBELL_ACCEPTOR : LINK.DOORBELL_INITIATOR)) >> 2;
+    this.#chunks.push(platform.chunk0);
+    this.#free.push([]); // chunk 0 holds the link itself
+    // The first look at the control channel announces that we wait on it (the peer notifies a
+    // consumer only once it said it waits); until then, slot 0 is marked for ourselves.
+    this.#own.mark(0);
+    setImmediate(() => this.doorbell());
+    platform.unref(); // no connection yet
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Connections open on this side. */
+  get connections(): number {
+    return this.side === 'initiator' ? this.#slots.size : this.#accepted.size;
+  }
+
+  // ---- the initiator's side ---------------------------------------------------------------------
+
+  /**
+   * Opens a connection to listening `port`: lays its channel out in a free slot and sends OPEN. The
+   * end is usable at once for writing (accept overlaps the first data); `accepted` resolves with
+   * the ephemeral port once the acceptor took it, or rejects when it refused.
+   */
+  open(port: number, capacityA: number, capacityB: number, route: Route): { end: LinkChannelEnd; accepted: Promise<number> } {
+    if (this.side !== 'initiator') throw new LinkError('only the initiator opens connections');
+    if (this.#closed) throw new LinkError(`the link is closed${this.#lost ? ` (${this.#lost})` : ''}`);
+    const bytes = Math.ceil(channelByteLength(capacityA, capacityB) / 4096) * 4096;
+    const slot = this.#freeSlots.pop() ?? (this.#nextSlot < MAX_SLOTS ? this.#nextSlot++ : 0);
+    if (slot === 0) throw new LinkError(`all ${MAX_SLOTS - 1} slots of the link are in use`);
+    let where: { chunk: number; offset: number };
+    try {
+      where = this.#allocate(bytes);
+    } catch (err) {
+      this.#freeSlots.push(slot);
+      throw err;
+    }
+    const place = this.#chunks[where.chunk];
+    const generation = ((this.#generations.get(slot) ?? 0) + 1) >>> 0;
+    this.#generations.set(slot, generation);
+    const channel = Channel.create(place.memory, place.offset + where.offset, { capacityA, capacityB }, 'initiator');
+    writeRoute(place.memory, place.offset + where.offset, route);
+    const end = new LinkChannelEnd(this, slot, generation, channel, where.chunk, where.offset);
+    end.connection = { port: 0, route }; // the port comes with ACCEPT
+    const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, peerDone: false };
+    this.#slots.set(slot, record);
+    this.refs(+1);
+    const accepted = new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
+    this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port });
+    return { end, accepted };
+  }
+
+  /** First fit over the chunks; a new chunk (and a GROW) when none has room. */
+  #allocate(bytes: number): { chunk: number; offset: number } {
+    for (let c = 1; c < this.#free.length; c++) {
+      const list = this.#free[c];
+      const i = list.findIndex((f) => f.bytes >= bytes);
+      if (i < 0) continue;
+      const f = list[i];
+      const offset = f.offset;
+      if (f.bytes === bytes) list.splice(i, 1);
+      else list[i] = { offset: f.offset + bytes, bytes: f.bytes - bytes };
+      return { chunk: c, offset };
+    }
+    const index = this.#chunks.length;
+    const pages = Math.max(CHUNK_PAGES, Math.ceil(bytes / WASM_PAGE));
+    const { place, pageOffset } = this.platform.addChunk(index, pages);
+    this.#chunks.push(place);
+    this.#free.push(place.bytes > bytes ? [{ offset: bytes, bytes: place.bytes - bytes }] : []);
+    this.#send({ op: Op.Grow, chunk: index, pageOffset, pages });
+    return { chunk: index, offset: 0 };
+  }
+
+  #releaseSpace(chunk: number, offset: number, bytes: number): void {
+    const list = this.#free[chunk];
+    const slot = { offset, bytes };
+    let i = list.findIndex((f) => f.offset > offset);
+    if (i < 0) i = list.length;
+    list.splice(i, 0, slot);
+    const right = list[i + 1];
+    if (right && slot.offset + slot.bytes === right.offset) { slot.bytes += right.bytes; list.splice(i + 1, 1); }
+    const left = list[i - 1];
+    if (left && left.offset + left.bytes === slot.offset) { left.bytes += slot.bytes; list.splice(i, 1); }
+  }
+
+  /** Frees a slot once both sides are done with it; its generation moves on with the next use. */
+  #maybeFree(slot: number, record: InitiatorSlot): void {
+    if (!record.end.closed || !record.peerDone) return;
+    this.#slots.delete(slot);
+    this.#releaseSpace(record.chunk, record.offset, record.bytes);
+    this.#freeSlots.push(slot);
+    this.#idleCheck();
+  }
+
+  // ---- both sides -------------------------------------------------------------------------------
+
+  /** A connection's end closed on this side (its channel already carries FIN or RST). */
+  endClosed(end: LinkChannelEnd): void {
+    if (this.side === 'initiator') {
+      const record = this.#slots.get(end.slot);
+      if (!record || record.end !== end) return;
+      if (!this.#closed) this.#send({ op: Op.Closed, slot: end.slot, generation: end.generation });
+      else record.peerDone = true;
+      this.#maybeFree(end.slot, record);
+    } else {
+      const open = this.#accepted.get(end.slot);
+      if (!open || open.end !== end) return;
+      this.#accepted.delete(end.slot);
+      open.release();
+      if (!this.#closed) this.#send({ op: Op.Closed, slot: end.slot, generation: end.generation });
+      this.#idleCheck();
+    }
+  }
+
+  /** Marks `slot` in the peer's pending set, ringing its doorbell if it sleeps. */
+  notifyPeer(slot: number): void {
+    if (this.#closed) return;
+    this.#peer.mark(slot);
+    if (Atomics.load(this.#words, this.#peerDoorbell) !== 0 && Atomics.exchange(this.#words, this.#peerDoorbell, 0) === 1) {
+      this.platform.ring(this.#peerDoorbell);
+    }
+  }
+
+  /** The platform's doorbell fired (or the platform polls): serve every marked slot. */
+  doorbell(): void {
+    if (this.#closed || this.#draining) return;
+    this.#draining = true;
+    try {
+      Atomics.store(this.#words, this.#ownDoorbell, 0); // awake: the peer need not ring
+      for (let round = 0; round < DRAIN_ROUNDS && !this.#closed; round++) {
+        let control = false;
+        this.#own.drain((slot) => {
+          if (slot === 0) control = true;
+          else this.#endAt(slot)?.wake();
+        });
+        if (control) this.#serveControl();
+        if (this.#closed) return;
+        // About to sleep: arm, then look once more (the mirror of the peer's mark-then-check).
+        Atomics.store(this.#words, this.#ownDoorbell, 1);
+        if (!this.#own.any()) break;
+        Atomics.store(this.#words, this.#ownDoorbell, 0);
+      }
+      if (Atomics.load(this.#words, this.#ownDoorbell) === 0) {
+        // Still busy after DRAIN_ROUNDS: let the event loop breathe, then go on.
+        setImmediate(() => this.doorbell());
+      }
+    } catch (err) {
+      this.fail(`link failed: ${(err as Error).message}`);
+    } finally {
+      this.#draining = false;
+    }
+    if (!this.#closed) this.platform.armDoorbell(this.#ownDoorbell);
+  }
+
+  #endAt(slot: number): LinkChannelEnd | undefined {
+    return this.side === 'initiator' ? this.#slots.get(slot)?.end : this.#accepted.get(slot)?.end;
+  }
+
+  /** Reads every record the peer sent, and sends what waited for room. */
+  #serveControl(): void {
+    const rx = this.#control.rx;
+    const bytes = new Uint8Array(this.#record.buffer);
+    for (;;) {
+      const n = rx.readInto(bytes);
+      if (rx.peerNeedsWake) this.notifyPeer(0);
+      if (n === 0) {
+        if (rx.finished || rx.isReset) throw new LinkError('the peer ended the control channel');
+        if (rx.prepareWaitData()) break; // the peer marks slot 0 when the next record comes
+        continue;
+      }
+      if (n !== RECORD_BYTES) throw new LinkError(`a control record of ${n} bytes`);
+      const message = decodeRecord(this.#record);
+      if (!message) throw new LinkError(`unknown control record type ${this.#record.getUint8(0)}`);
+      this.#handle(message);
+      if (this.#closed) return;
+    }
+    this.#flushOutbox();
+  }
+
+  #handle(m: LinkMessage): void {
+    if (this.side === 'acceptor') {
+      if (m.op === Op.Grow) return this.#mapGrown(m.chunk, m.pageOffset, m.pages);
+      if (m.op === Op.Open) return this.#accept(m);
+      if (m.op === Op.Closed) return; // the ring's flags said it already; the slot is ours to forget when we close
+      throw new LinkError(`record type ${m.op} is not for the acceptor`);
+    }
+    if (m.op !== Op.Accept && m.op !== Op.Refuse && m.op !== Op.Closed) throw new LinkError(`record type ${m.op} is not for the initiator`);
+    const record = this.#slots.get(m.slot);
+    if (!record || record.generation !== m.generation) return; // stale: a slot already freed
+    if (m.op === Op.Accept) {
+      if (record.accepted) throw new LinkError(`slot ${m.slot} accepted twice`);
+      if (!Number.isInteger(m.port) || m.port < 1 || m.port > 65535) throw new LinkError(`ephemeral port ${m.port}`);
+      record.accepted = true;
+      if (record.end.connection) record.end.connection.port = m.port;
+      record.answer?.resolve(m.port);
+      record.answer = undefined;
+    } else if (m.op === Op.Refuse) {
+      record.peerDone = true;
+      record.answer?.reject(new LinkError(`the server refused the connection (${m.reason}: ${REFUSAL_TEXT[m.reason]})`));
+      record.answer = undefined;
+      if (!record.end.closed) record.end.close();
+      this.#maybeFree(m.slot, record);
+    } else {
+      record.peerDone = true;
+      this.#maybeFree(m.slot, record);
+    }
+  }
+
+  /** Acceptor: maps a chunk the initiator added; chunks come in order. */
+  #mapGrown(index: number, pageOffset: number, pages: number): void {
+    if (index !== this.#chunks.length) throw new LinkError(`GROW of chunk ${index}, expected ${this.#chunks.length}`);
+    if (pages < 1 || pages > 65536) throw new LinkError(`GROW of ${pages} pages`);
+    this.#chunks.push(this.platform.mapChunk(index, pageOffset, pages));
+  }
+
+  /** Acceptor: checks an OPEN against everything we know, then asks the listeners. */
+  #accept(m: Open): void {
+    const refuse = (reason: Refusal) => this.#send({ op: Op.Refuse, slot: m.slot, generation: m.generation, reason });
+    if (m.slot < 1 || m.slot >= MAX_SLOTS) throw new LinkError(`OPEN of slot ${m.slot}`);
+    if (this.#accepted.has(m.slot)) throw new LinkError(`OPEN of slot ${m.slot}, which is open`);
+    const place = this.#chunks[m.chunk];
+    if (m.chunk === 0 || !place) throw new LinkError(`OPEN in chunk ${m.chunk} of ${this.#chunks.length}`);
+    if (!isValidCapacity(m.capacityA) || !isValidCapacity(m.capacityB)) return refuse('malformed');
+    const bytes = channelByteLength(m.capacityA, m.capacityB);
+    // A channel must lie inside one chunk: chunks are not next to each other in our memory.
+    if (m.offset % 64 !== 0 || m.offset + bytes > place.bytes) throw new LinkError(`OPEN at ${m.offset}+${bytes} outside chunk ${m.chunk} (${place.bytes} bytes)`);
+    const route = readRoute(place.memory, place.offset + m.offset);
+    if (!route) return refuse('malformed');
+    const decision = this.onOpen?.({ port: m.port, capacityA: m.capacityA, capacityB: m.capacityB, route })
+      ?? { refuse: 'not-listening' as const, why: 'no listener' };
+    if ('refuse' in decision) return refuse(decision.refuse);
+    if (Math.max(m.capacityA, m.capacityB) > decision.maxCapacity) {
+      decision.release();
+      return refuse('capacity');
+    }
+    let channel: Channel;
+    try {
+      channel = Channel.attach(place.memory, place.offset + m.offset, { capacityA: m.capacityA, capacityB: m.capacityB }, 'acceptor');
+    } catch {
+      decision.release();
+      return refuse('malformed');
+    }
+    const end = new LinkChannelEnd(this, m.slot, m.generation, channel, m.chunk, m.offset);
+    const info: ConnectionInfo = { port: decision.port, route };
+    end.connection = info;
+    this.#accepted.set(m.slot, { end, release: decision.release });
+    this.refs(+1);
+    this.#send({ op: Op.Accept, slot: m.slot, generation: m.generation, port: decision.port });
+    decision.take(end);
+  }
+
+  #send(m: LinkMessage): void {
+    if (this.#closed) return;
+    this.#outbox.push(encodeRecord(m));
+    this.#flushOutbox();
+  }
+
+  #write(record: DataView): boolean {
+    const tx = this.#control.tx;
+    if (tx.reserve(RECORD_BYTES) < RECORD_BYTES) return false;
+    tx.write(new Uint8Array(record.buffer));
+    if (tx.peerNeedsWake) this.notifyPeer(0);
+    return true;
+  }
+
+  /** Sends what the control ring has room for; for the rest, waits for room (the peer marks slot
+   *  0 when it frees some). */
+  #flushOutbox(): void {
+    while (this.#outbox.length > 0) {
+      if (this.#write(this.#outbox[0])) this.#outbox.shift();
+      else if (this.#control.tx.prepareWaitSpace(RECORD_BYTES)) return;
+    }
+  }
+
+  /** Connections on this link ref'd (+1) or not (-1): the link holds the loop while any is. */
+  refs(delta: number): void {
+    const before = this.#refs;
+    this.#refs += delta;
+    if (this.#closed) return;
+    if (before === 0 && this.#refs > 0) this.platform.ref();
+    else if (before > 0 && this.#refs === 0) this.platform.unref();
+  }
+
+  /** With no connection left, an initiator closes the link after a short idle time; an acceptor
+   *  keeps it until the initiator closes it. */
+  #idleTimer: NodeJS.Timeout | null = null;
+  #idleCheck(): void {
+    if (this.side !== 'initiator' || this.#closed || this.#slots.size > 0 || this.#idleTimer) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = null;
+      if (this.#slots.size === 0) this.close();
+    }, LINK_IDLE_MS);
+    this.#idleTimer.unref();
+  }
+
+  /** The lifeline went (the peer died, or its link broke): every connection is closed on the
+   *  peer's behalf, as its kernel would have; the link lets go of its pages once they are done. */
+  lost(reason: string): void {
+    if (this.#closed) return;
+    this.#lost = reason;
+    this.#shutdown();
+    for (const end of this.#ends()) end.linkLost(reason);
+  }
+
+  /** The peer broke the link's rules: its connections are reset and the link is closed. */
+  fail(reason: string): void {
+    if (this.#closed) return;
+    this.#lost = reason;
+    for (const end of this.#ends()) {
+      try { end.channel.abort(); } catch { /* revoked already */ }
+    }
+    this.#shutdown();
+    for (const end of this.#ends()) end.linkLost(reason);
+  }
+
+  /** Closes the link now (its connections, if any, see their peer gone). */
+  close(): void {
+    if (this.#closed) return;
+    this.lost('the link was closed');
+  }
+
+  #ends(): LinkChannelEnd[] {
+    return this.side === 'initiator' ? [...this.#slots.values()].map((s) => s.end) : [...this.#accepted.values()].map((a) => a.end);
+  }
+
+  #shutdown(): void {
+    this.#closed = true;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    for (const s of this.#slots.values()) {
+      s.answer?.reject(new LinkError(`the link closed before the server answered (${this.#lost})`));
+      s.answer = undefined;
+      s.peerDone = true;
+    }
+    // Pages stay mapped while ends read what the peer left; the platform lets go when all closed.
+    this.#releaseWhenDone();
+  }
+
+  #releaseWhenDone(): void {
+    const open = this.#ends().filter((e) => !e.closed);
+    if (open.length > 0) {
+      let left = open.length;
+      for (const end of open) {
+        const onclose = end.onclose;
+        end.onclose = () => {
+          onclose?.();
+          if (--left === 0) this.#release();
+        };
+      }
+      return;
+    }
+    this.#release();
+  }
+
+  #release(): void {
+    this.#slots.clear();
+    for (const a of this.#accepted.values()) a.release();
+    this.#accepted.clear();
+    try {
+      this.platform.close();
+    } finally {
+      const onclose = this.onclose;
+      this.onclose = null;
+      onclose?.();
+    }
+  }
+}
+
+/** How long an initiator keeps a link with no connection, for the next connect. */
+export const LINK_IDLE_MS = 2000;
+
+/** The route in a channel's control block (set by the initiator, read by the acceptor). */
+function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Route): void {
+  const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
+  const target = Buffer.from(route.target, 'latin1');
+  const source = Buffer.from(route.source, 'latin1');
+  bytes[0] = target.length;
+  bytes[1] = source.length;
+  bytes.set(target, 2);
+  bytes.set(source, 2 + target.length);
+}
+
+function readRoute(memory: WebAssembly.Memory, channelOffset: number): Route | null {
+  const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
+  const tl = bytes[0], sl = bytes[1];
+  if (tl > MAX_ADDRESS || sl > MAX_ADDRESS) return null;
+  const text = (at: number, n: number) => Buffer.from(bytes.slice(at, at + n)).toString('latin1');
+  const route = { target: text(2, tl), source: text(2 + tl, sl) };
+  return net.isIP(route.target) && net.isIP(route.source) ? route : null;
+}

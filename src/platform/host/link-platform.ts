@@ -1,0 +1,128 @@
+// A link between threads of two processes on one host: the region is one memfd (the initiator
+// creates it and grows it a chunk at a time; it is sealed against shrinking, so a peer cannot
+// make our mapping SIGBUS), each chunk mapped into this thread's region pool; the doorbell is an
+// eventfd per side, dispatched by this thread's event channel; the lifeline is the control socket
+// the link was set up on.
+
+import { WASM_PAGE } from '../../ring/layout.js';
+import { regionPool, type Placement } from '../common/region-pool.js';
+import type { ChunkPlace, LinkPlatform } from '../common/link.js';
+import { LinkError } from '../common/link.js';
+import type { CtlSocket } from './native-api.js';
+import { closePort, notifyPort } from './events.js';
+import { nativeAddon } from './native.js';
+
+/** Ring memory one link may hold (address space of its region). */
+export const DEFAULT_LINK_BYTES = 1024 * 2 ** 20;
+
+export interface HostLinkResources {
+  /** The region's memfd: the initiator grows it, the acceptor maps later chunks from it. */
+  regionFd: number;
+  /** Chunk 0, mapped. */
+  chunk0: Placement & { bytes: number };
+  /** Our event port (its eventfd is the peer's doorbell for us); bound to the peer's eventfd. */
+  port: number;
+  ctl: CtlSocket;
+  pid: number;
+  /** Largest region this side accepts or makes. */
+  maxBytes: number;
+}
+
+export class HostLinkPlatform implements LinkPlatform {
+  readonly name = 'host' as const;
+  readonly peer: { pid: number };
+  readonly chunk0: ChunkPlace;
+  readonly regionFd: number;
+  readonly #port: number;
+  readonly #ctl: CtlSocket;
+  readonly #maxBytes: number;
+  /** Every chunk mapped here (chunk 0 first), and the region's size in pages as far as we know. */
+  readonly #mapped: (Placement & { bytes: number; pageOffset: number })[] = [];
+  #pages: number;
+  #closed = false;
+
+  constructor(r: HostLinkResources) {
+    this.peer = { pid: r.pid };
+    this.chunk0 = r.chunk0;
+    this.regionFd = r.regionFd;
+    this.#port = r.port;
+    this.#ctl = r.ctl;
+    this.#maxBytes = r.maxBytes;
+    this.#mapped.push({ ...r.chunk0, pageOffset: 0 });
+    this.#pages = r.chunk0.bytes / WASM_PAGE;
+  }
+
+  /** Where a channel is in the region's memfd, for observers reading through it (xway stat). */
+  locate(chunk: number, offset: number): { fd: number; fileOffset: number } {
+    return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset };
+  }
+
+  addChunk(_index: number, pages: number): { place: ChunkPlace; pageOffset: number } {
+    const bytes = pages * WASM_PAGE;
+    const pageOffset = this.#pages;
+    if ((pageOffset + pages) * WASM_PAGE > this.#maxBytes) {
+      throw new LinkError(`the link's ring memory would pass its limit of ${this.#maxBytes} bytes`);
+    }
+    const native = nativeAddon();
+    native.regionGrow(this.regionFd, (pageOffset + pages) * WASM_PAGE);
+    const place = this.#map(pageOffset, bytes);
+    this.#pages = pageOffset + pages;
+    return { place, pageOffset };
+  }
+
+  mapChunk(_index: number, pageOffset: number, pages: number): ChunkPlace {
+    // Chunks follow each other in the file; anything else is not the region we were given.
+    if (pageOffset !== this.#pages) throw new LinkError(`chunk at page ${pageOffset}, expected ${this.#pages}`);
+    if ((pageOffset + pages) * WASM_PAGE > this.#maxBytes) {
+      throw new LinkError(`the peer's region would pass this side's limit of ${this.#maxBytes} bytes`);
+    }
+    const place = this.#map(pageOffset, pages * WASM_PAGE); // the addon checks the memfd holds it
+    this.#pages = pageOffset + pages;
+    return place;
+  }
+
+  #map(pageOffset: number, bytes: number): ChunkPlace {
+    const pool = regionPool();
+    const place = pool.allocate(bytes);
+    try {
+      nativeAddon().segmentMap(pool.view(place.memory), place.offset, bytes, this.regionFd, pageOffset * WASM_PAGE);
+    } catch (err) {
+      pool.release(place, bytes);
+      throw err;
+    }
+    const chunk = { ...place, bytes, pageOffset };
+    this.#mapped.push(chunk);
+    return chunk;
+  }
+
+  ring(): void {
+    if (!this.#closed) notifyPort(this.#port);
+  }
+
+  armDoorbell(): void {
+    // Nothing to arm: the eventfd is always polled by this thread's event channel.
+  }
+
+  ref(): void {
+    if (!this.#closed) this.#ctl.ref();
+  }
+
+  unref(): void {
+    if (!this.#closed) this.#ctl.unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const native = nativeAddon();
+    const pool = regionPool();
+    closePort(this.#port);
+    this.#ctl.close();
+    for (const m of this.#mapped) {
+      native.segmentUnmap(pool.view(m.memory), m.offset, m.bytes);
+      pool.release(m, m.bytes);
+    }
+    this.#mapped.length = 0;
+    native.closeFd(this.regionFd);
+  }
+}
