@@ -26,6 +26,9 @@ export interface ChannelEnd {
   onclose: (() => void) | null;
   /** Wakes the peer. Call it when a ring call set `peerNeedsWake`. */
   notify(): void;
+  /** Optional: told after this side wrote into its tx ring (a link then knows the ring's pages are
+   *  in use again, after it gave them back while the connection was idle). */
+  wrote?(): void;
   /** Called when the peer may have changed something this side waits for (spurious calls are
    *  possible: re-check the rings), and once more after the peer is gone. */
   onwake: (() => void) | null;

@@ -454,6 +454,7 @@ function flush(socket: RingSocket): void {
   const end = s.end;
   if (!pending || !end || end.closed) return;
   const tx = end.channel.tx;
+  end.wrote?.();
   try {
     while (pending.index < pending.chunks.length) {
       const chunk = pending.chunks[pending.index];

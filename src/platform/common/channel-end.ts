@@ -33,6 +33,10 @@ export abstract class ChannelEndBase implements ChannelEnd {
     if (!this.#closed && !this.#peerGone) this.signalPeer();
   }
 
+  /** This side wrote into its tx ring (see ChannelEnd.wrote); nothing to do unless a platform
+   *  gives idle pages back. */
+  wrote(): void {}
+
   /** TCP's close(): FIN after what was written, or RST if bytes we never read are waiting (see
    *  Channel.close); then every resource of this end is released at once. */
   close(): void {

@@ -48,6 +48,9 @@ export interface LinkPlatform {
   close(): void;
   /** Where chunk `chunk`, byte `offset` is in a file an observer can read (xway stat), if any. */
   locate?(chunk: number, offset: number): { fd: number; fileOffset: number };
+  /** Gives the pages of chunk `chunk`, bytes [offset, offset+length) (whole 4 KiB pages), back to
+   *  the system in every process that maps them. Absent where pages cannot be given back. */
+  discard?(chunk: number, offset: number, length: number): void;
 }
 
 /** What a link's acceptor asks its thread's listeners about an OPEN. */
@@ -89,6 +92,9 @@ export class LinkChannelEnd extends ChannelEndBase {
   readonly chunkOffset: number;
   readonly #link: Link;
   #refd = true;
+  /** The tx ring's tail at the last idle sweep, and whether its data pages were given back. */
+  idleTail = -1;
+  released = false;
 
   constructor(link: Link, slot: number, generation: number, channel: Channel, chunk: number, chunkOffset: number) {
     super(channel);
@@ -118,6 +124,13 @@ export class LinkChannelEnd extends ChannelEndBase {
 
   armWake(): void {
     // Nothing to arm: the peer marks this slot in our pending set and rings if we sleep.
+  }
+
+  override wrote(): void {
+    if (this.released) {
+      this.released = false;
+      this.#link.sweepSoon();
+    }
   }
 
   ref(): void {
@@ -264,6 +277,7 @@ export class Link {
     const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, peerDone: false };
     this.#slots.set(slot, record);
     this.refs(+1);
+    this.sweepSoon();
     const accepted = new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
     this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port });
     return { end, accepted };
@@ -464,6 +478,7 @@ export class Link {
     end.connection = info;
     this.#accepted.set(m.slot, { end, release: decision.release });
     this.refs(+1);
+    this.sweepSoon();
     this.#send({ op: Op.Accept, slot: m.slot, generation: m.generation, port: decision.port });
     decision.take(end);
   }
@@ -489,6 +504,47 @@ export class Link {
       if (this.#write(this.#outbox[0])) this.#outbox.shift();
       else if (this.#control.tx.prepareWaitSpace(RECORD_BYTES)) return;
     }
+  }
+
+  // ---- idle memory ------------------------------------------------------------------------------
+
+  #sweeper: NodeJS.Timeout | null = null;
+
+  /** Looks again, IDLE_RELEASE_MS from now, for rings of ours that went idle. */
+  sweepSoon(): void {
+    if (this.#sweeper || this.#closed || !this.platform.discard) return;
+    this.#sweeper = setTimeout(() => {
+      this.#sweeper = null;
+      this.#sweep();
+    }, IDLE_RELEASE_MS);
+    this.#sweeper.unref();
+  }
+
+  /** Gives back the data pages of each ring we produce that is empty and was not written to since
+   *  the last sweep. Only the producer does it, and only while the ring is empty: the consumer
+   *  reads only between head and tail, so it never reads a page being given back. */
+  #sweep(): void {
+    let busy = false;
+    for (const end of this.#ends()) {
+      if (end.closed || end.released) continue;
+      const tx = end.channel.tx;
+      const stats = tx.stats();
+      if (stats.tail !== end.idleTail || stats.used !== 0) {
+        end.idleTail = stats.tail;
+        busy = true;
+        continue;
+      }
+      // The ring's data area, in whole pages (its header and its neighbours' stay).
+      const from = Math.ceil((tx.dataOffset - this.#chunks[end.chunk].offset) / OS_PAGE) * OS_PAGE;
+      const to = Math.floor((tx.dataOffset + tx.capacity - this.#chunks[end.chunk].offset) / OS_PAGE) * OS_PAGE;
+      if (to > from) {
+        try {
+          this.platform.discard!(end.chunk, from, to - from);
+        } catch { /* the pages stay: nothing lost but memory */ }
+      }
+      end.released = true;
+    }
+    if (busy) this.sweepSoon();
   }
 
   /** Connections on this link ref'd (+1) or not (-1): the link holds the loop while any is. */
@@ -545,6 +601,7 @@ export class Link {
   #shutdown(): void {
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    if (this.#sweeper) clearTimeout(this.#sweeper);
     for (const s of this.#slots.values()) {
       s.answer?.reject(new LinkError(`the link closed before the server answered (${this.#lost})`));
       s.answer = undefined;
@@ -585,7 +642,10 @@ export class Link {
 }
 
 /** How long an initiator keeps a link with no connection, for the next connect. */
-export const LINK_IDLE_MS = 2000;
+export const LINK_IDLE_MS = Number(process.env.XWAY_LINK_IDLE_MS) || 2000;
+/** A ring of ours left empty this long gives its data pages back. */
+export const IDLE_RELEASE_MS = 1000;
+const OS_PAGE = 4096;
 
 /** The route in a channel's control block (set by the initiator, read by the acceptor). */
 function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Route): void {

@@ -57,6 +57,12 @@ export class HostLinkPlatform implements LinkPlatform {
     return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset };
   }
 
+  discard(chunk: number, offset: number, length: number): void {
+    const m = this.#mapped[chunk];
+    if (!m || offset < 0 || offset + length > m.bytes) throw new RangeError('outside the chunk');
+    nativeAddon().regionDiscard(this.regionFd, m.pageOffset * WASM_PAGE + offset, length);
+  }
+
   addChunk(_index: number, pages: number): { place: ChunkPlace; pageOffset: number } {
     const bytes = pages * WASM_PAGE;
     const pageOffset = this.#pages;
