@@ -86,6 +86,11 @@ export function formatSnapshot(s: HostSnapshot): string[] {
     const t = table([head, ...rows], [0, 1, 12, 13]);
     lines.push(...t.map((l) => `  ${l}`));
   }
+  if (s.notes.length) {
+    lines.push('');
+    lines.push('recent connections that took TCP instead of a ring:');
+    for (const n of s.notes) lines.push(`  ${age(s.at - n.at)} ago, pid ${n.pid}: ${n.text}`);
+  }
   return lines;
 }
 

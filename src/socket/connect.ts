@@ -24,6 +24,7 @@ import { clientView, routeTo, servesHost, type Route } from './identity.js';
 import { fallBackToTcp } from './fallback.js';
 import { markTcp } from './tcp.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
+import { noteFallback } from '../stat/publish.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
   /** 'off': TCP only; 'auto' (default, or XWAY): ring when possible; 'force': ring or an error. */
@@ -121,8 +122,9 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
   if (listener) socket.once('connect', listener);
   socket.beginSetUp();
   const where = debugOn ? hostPort(plan.host, plan.port) : '';
-  const tcp = (lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves') => {
+  const tcp = (lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves', note = false) => {
     debug(`connect ${where} -> tcp (${why})`);
+    if (note) noteFallback(`connect to ${hostPort(plan.host, plan.port)}: ${why}`);
     if (policy === 'force') socket.destroy(new NoRingError('xway transport forced, but no ring reaches the address the host name resolves to'));
     else fallBackToTcp(socket, lookup ? { ...withoutXwayOptions(options), lookup } : withoutXwayOptions(options));
   };
@@ -154,7 +156,7 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
       (err: Error) => {
         if (socket.destroyed || !socket.connecting) return;
         if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
-        else tcp(undefined, `ring set-up failed: ${err.message}`);
+        else tcp(undefined, `ring set-up failed: ${err.message}`, true);
       },
     );
   };

@@ -32,6 +32,9 @@ export interface RingEndpointOptions {
   ringCapacity?: number;
   /** Ring capacity granted to clients at most. */
   maxRingCapacity?: number;
+  /** Ring memory one link (one client thread) may use; the first server of a thread to open its
+   *  endpoint sets it for the thread's listener. Default XWAY_RING_MEMORY_PER_LINK, else 1 GiB. */
+  ringMemoryPerLink?: number;
 }
 
 interface RingEndpoint {
@@ -108,7 +111,7 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   if (served.has(address.port)) throw new Error(`port ${address.port} is served already in this thread`);
   const controlPath = threadControlPath();
   const opened = links === null;
-  links ??= listenHost(controlPath, {}, decide);
+  links ??= listenHost(controlPath, { linkBytes: options.ringMemoryPerLink }, decide);
   const entry: Served = { server: s, address, ports: new EphemeralPorts(), maxCapacity: options.maxRingCapacity ?? DEFAULT_MAX_CAPACITY, refd: !s[kUnref] };
   let registration: Registration;
   try {

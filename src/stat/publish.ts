@@ -56,6 +56,18 @@ export interface ChannelTable {
   pid: number;
   startTime: number;
   channels: PublishedChannel[];
+  /** Why recent connections of this process took TCP rather than a ring (limits, refusals). */
+  notes?: { at: number; text: string }[];
+}
+
+const MAX_NOTES = 20;
+const notes: { at: number; text: string }[] = [];
+
+/** Records why a connection took TCP (shown by xway stat). Never throws. */
+export function noteFallback(text: string): void {
+  notes.push({ at: Date.now(), text: text.slice(0, 300) });
+  if (notes.length > MAX_NOTES) notes.shift();
+  schedule();
 }
 
 export interface ChannelToPublish {
@@ -148,7 +160,7 @@ function schedule(): void {
 function flush(): void {
   timer = null;
   try {
-    if (rows.size === 0) {
+    if (rows.size === 0 && notes.length === 0) {
       removeTable();
       return;
     }
@@ -156,7 +168,7 @@ function flush(): void {
     const { pid, startTime } = ownIdentity();
     const dir = ensureRegistryDirectory();
     file ??= path.join(dir, `channels-${pid}-${startTime}-${threadId}.json`);
-    const table: ChannelTable = { version: TABLE_VERSION, pid, startTime, channels: [...rows.values()] };
+    const table: ChannelTable = { version: TABLE_VERSION, pid, startTime, channels: [...rows.values()], notes };
     const temp = `${file}.tmp`;
     fs.writeFileSync(temp, JSON.stringify(table), { mode: 0o600 });
     fs.renameSync(temp, file);

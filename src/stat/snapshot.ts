@@ -10,7 +10,7 @@ import { existingRegistryDirectory, judgeOwner, listEndpoints } from '../switch/
 import { RING_HEADER, isValidCapacity } from '../ring/layout.js';
 import { readRingStats, type RingStats } from '../ring/stats.js';
 import { TABLE_FILE, TABLE_VERSION, type PublishedChannel } from './publish.js';
-import type { ConnectionStat, ConnectionState, HostSnapshot } from './types.js';
+import type { ConnectionStat, ConnectionState, FallbackNote, HostSnapshot } from './types.js';
 
 const MAX_TABLE_BYTES = 16 << 20;
 
@@ -19,17 +19,19 @@ export function snapshotHost(): HostSnapshot {
   const endpoints = listEndpoints().map((e) => ({ port: e.port, host: e.host, pid: e.pid, controlPath: e.controlPath }));
   const dir = existingRegistryDirectory();
   const connections: ConnectionStat[] = [];
+  const notes: FallbackNote[] = [];
   if (dir) {
     for (const name of fs.readdirSync(dir)) {
       const match = TABLE_FILE.exec(name);
-      if (match) connections.push(...readTable(path.join(dir, name), Number(match[1]), Number(match[2])));
+      if (match) connections.push(...readTable(path.join(dir, name), Number(match[1]), Number(match[2]), notes));
     }
   }
   connections.sort((a, b) => a.port - b.port || a.since - b.since);
-  return { at, endpoints, connections };
+  notes.sort((a, b) => a.at - b.at);
+  return { at, endpoints, connections, notes };
 }
 
-function readTable(file: string, pid: number, startTime: number): ConnectionStat[] {
+function readTable(file: string, pid: number, startTime: number, notes: FallbackNote[]): ConnectionStat[] {
   const owner = judgeOwner(pid, startTime);
   if (owner === 'dead') {
     try { fs.unlinkSync(file); } catch { /* another observer was first */ }
@@ -40,9 +42,14 @@ function readTable(file: string, pid: number, startTime: number): ConnectionStat
   try {
     const text = fs.readFileSync(file, 'utf8');
     if (text.length > MAX_TABLE_BYTES) return [];
-    const table = JSON.parse(text) as { version?: unknown; pid?: unknown; channels?: unknown };
+    const table = JSON.parse(text) as { version?: unknown; pid?: unknown; channels?: unknown; notes?: unknown };
     if (table.version !== TABLE_VERSION || table.pid !== pid) return [];
     rows = table.channels;
+    if (Array.isArray(table.notes)) {
+      for (const n of table.notes.slice(-20)) {
+        if (n && typeof n.at === 'number' && typeof n.text === 'string') notes.push({ pid, at: n.at, text: n.text.slice(0, 300) });
+      }
+    }
   } catch {
     return []; // replaced or removed while we read it
   }

@@ -30,9 +30,18 @@ export interface ConnectionStat {
   serverToClient: RingStats;
 }
 
+/** Why a connection of process `pid` took TCP instead of a ring (a limit, a refusal). */
+export interface FallbackNote {
+  pid: number;
+  at: number;
+  text: string;
+}
+
 export interface HostSnapshot {
   /** Date.now() when the snapshot was taken. */
   at: number;
   endpoints: EndpointStat[];
   connections: ConnectionStat[];
+  /** Recent fallbacks to TCP, newest last. */
+  notes: FallbackNote[];
 }

@@ -5,6 +5,7 @@
 
 import { WASM_PAGE } from '../../ring/layout.js';
 import { XwayError } from '../../errors.js';
+import { bytesFromEnv } from './limits.js';
 
 /** Pages in one memory at most: 4 GiB, all a 32-bit wasm memory can address. V8 reserves a shared
  *  memory's maximum up front as address space, not as memory. */
@@ -33,7 +34,8 @@ export class RegionPool {
   /** Bytes of address space this pool may use; beyond it, allocate() throws. */
   budget: number;
 
-  constructor(budget = 8 * 2 ** 30) {
+  /** `budget`: default XWAY_RING_MEMORY, else 8 GiB. */
+  constructor(budget = bytesFromEnv('XWAY_RING_MEMORY') ?? 8 * 2 ** 30) {
     this.budget = budget;
   }
 

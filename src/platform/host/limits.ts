@@ -2,6 +2,7 @@
 
 import { isValidCapacity, MIN_CAPACITY, MAX_CAPACITY, channelByteLength, WASM_PAGE } from '../../ring/layout.js';
 import { XwayRangeError } from '../../errors.js';
+import { bytesFromEnv } from '../common/limits.js';
 
 export interface HostChannelOptions {
   /** Capacity of each ring (power of two). Default 256 KiB. */
@@ -36,15 +37,6 @@ export function resolveOptions(o: HostChannelOptions = {}): Required<HostChannel
     if (!Number.isInteger(r[key]) || r[key] <= 0) throw new XwayRangeError(`${key} must be a positive integer, got ${r[key]}`);
   }
   return r;
-}
-
-/** A byte count from the environment ("512M", "2G", or plain bytes), or undefined. */
-export function bytesFromEnv(name: string): number | undefined {
-  const value = process.env[name];
-  if (value === undefined || value === '') return undefined;
-  const m = /^([0-9]+)([KMG]?)$/i.exec(value.trim());
-  if (!m) throw new XwayRangeError(`${name} must be a byte count such as 1073741824, 512M or 2G, got ${JSON.stringify(value)}`);
-  return Number(m[1]) * { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
 }
 
 /** Bytes of segment for a channel: the channel rounded up to whole wasm pages. */
