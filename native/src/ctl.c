@@ -85,15 +85,6 @@ static void listener_release(xw_handle *h) {
   l->path[0] = '\0';
 }
 
-static bool same_user(int fd) {
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  /* The socket file is 0600 already; this also covers a directory or file
-   * mode loosened by someone else, and the window between bind and chmod. */
-  return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-         cred.uid == geteuid();
-}
-
 static void listener_on_poll(xw_handle *h, int status, int events) {
   (void)events;
   listener_t *l = (listener_t *)h;
@@ -112,10 +103,6 @@ static void listener_on_poll(xw_handle *h, int status, int events) {
       /* EAGAIN: drained. Out of descriptors with none in reserve, or another
        * error: try again next turn. */
       return;
-    }
-    if (!same_user(fd)) {
-      close(fd);
-      continue;
     }
     napi_handle_scope scope;
     napi_value arg;

@@ -67,7 +67,7 @@ export function formatSnapshot(s: HostSnapshot): string[] {
   const lines: string[] = [];
   lines.push(`xway endpoints: ${s.endpoints.length}`);
   if (s.endpoints.length) {
-    lines.push(...table([['port', 'host', 'pid', 'control socket'], ...s.endpoints.map((e) => [String(e.port), e.host, String(e.pid), e.controlPath])], [1, 3])
+    lines.push(...table([['port', 'host', 'pid', 'netns', 'container', 'control socket'], ...s.endpoints.map((e) => [String(e.port), e.host, String(e.pid), e.netns || '—', e.container || '—', e.controlPath])], [1, 3, 4, 5])
       .map((l) => `  ${l}`));
   }
   lines.push('');
@@ -78,7 +78,8 @@ export function formatSnapshot(s: HostSnapshot): string[] {
       const a = c.clientToServer, b = c.serverToClient;
       const w = wakes(c);
       const suspect = a.consistent && b.consistent ? '' : ' (inconsistent header)';
-      return [c.id, c.platform, String(c.port), String(c.serverPid), c.platform === 'xen' ? `dom${c.clientPid}` : String(c.clientPid),
+      const at = (pid: string, container?: string) => (container ? `${pid}@${container}` : pid);
+      return [c.id, c.platform, String(c.port), at(String(c.serverPid), c.serverContainer), c.platform === 'xen' ? `dom${c.clientPid}` : at(String(c.clientPid), c.clientContainer),
         `${ringSize(a.capacity)}/${ringSize(b.capacity)}`, fill(a.used, a.capacity), fill(b.used, b.capacity),
         bytes(a.bytesIn), bytes(b.bytesIn), String(w.toServer), String(w.toClient), c.state + suspect, age(s.at - c.since)];
     });

@@ -19,7 +19,7 @@ export interface ChannelEnd {
   readonly channel: Channel;
   /** Who is on the other side (a process id on the host platform, a thread id between threads, a
    *  domain id on Xen). */
-  readonly peer: { pid?: number; threadId?: number; domid?: number };
+  readonly peer: { pid?: number; threadId?: number; domid?: number; netns?: string; container?: string };
   /** Set for connections made through a listener; null for channels made by hand. */
   connection: ConnectionInfo | null;
   /** Called once, after close() released this end (a listener frees the connection's port). */

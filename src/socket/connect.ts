@@ -10,7 +10,6 @@
 
 import dns from 'node:dns';
 import net from 'node:net';
-import os from 'node:os';
 import { connectHost } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
@@ -20,11 +19,12 @@ import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/po
 import { XwayError } from '../errors.js';
 import type { ChannelEnd } from '../platform/types.js';
 import { RingSocket } from './ring-socket.js';
-import { clientView, routeTo, servesHost, type Route } from './identity.js';
+import { clientView, routeToward, servesHost } from './identity.js';
 import { fallBackToTcp } from './fallback.js';
 import { markTcp } from './tcp.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
 import { noteFallback } from '../stat/publish.js';
+import { ownNamespaces } from '../switch/namespace.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
   /** 'off': TCP only; 'auto' (default, or XWAY): ring when possible; 'force': ring or an error. */
@@ -62,22 +62,29 @@ export function planConnection(options: Normalized[0]): Plan {
   if (options.localAddress != null || options.localPort != null) return tcp('localAddress/localPort asked for');
   if (options.onread != null) return tcp('the onread option');
   const host = options.host || 'localhost';
+  const literal = net.isIP(host) !== 0;
   if (!isLocalHost(host)) {
     // Another Xen domain of this machine, if the administrator recorded its address.
     const xen = xenEndpointFor(host, port);
     if (xen !== null) return { kind: 'xen', domid: xen, host, port };
-    return tcp(`${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}`);
+    // A server of another network namespace sharing our registry (a neighbouring container).
+    if (literal && hostUnavailableReason() === null) {
+      try {
+        const entry = lookupEndpoint(port, host);
+        if (entry) return { kind: 'host', entry, host, port };
+      } catch { /* an unusable registry: TCP still works */ }
+    }
+    return tcp(`${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}, nor of a neighbour with an xway endpoint registered for port ${port}`);
   }
   const unavailable = hostUnavailableReason();
   if (unavailable !== null) return tcp(unavailable);
   let entry: RegistryEntry | null;
   try {
-    entry = lookupEndpoint(port);
+    entry = lookupEndpoint(port, literal ? host : undefined);
   } catch (err) {
     return tcp((err as Error).message); // an unusable registry: TCP still works
   }
   if (!entry) return tcp(`no xway endpoint is registered for port ${port}`);
-  if (net.isIP(host) && !servesHost(entry.host, host)) return tcp(`the endpoint for port ${port} listens on ${entry.host}, not ${host}`);
   return { kind: 'host', entry, host, port };
 }
 
@@ -131,11 +138,18 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
   const attempt = (address: string, family: number) => {
     if (!socket.connecting) return; // destroyed meanwhile
     socket.emit('connectionAttempt', address, plan.port, family);
-    const route = plan.kind === 'xen' ? xenRoute(address) : routeTo(address);
+    // A Xen domain's address may be on no network of ours (the administrator recorded it): the
+    // source is then unknown, as for an unbound socket.
+    const route = routeToward(address) ?? (plan.kind === 'xen' ? { target: address, source: net.isIPv6(address) ? '::' : '0.0.0.0' } : null);
+    if (route === null) {
+      tcp(undefined, `no interface of this namespace is on the network of ${address}`);
+      return;
+    }
     const setUp: () => Promise<ChannelEnd> = plan.kind === 'xen'
       ? () => connectXen(plan.domid, plan.port, { capacity: options.ringCapacity, route })
       : () => connectHost(plan.entry.controlPath, {
-        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid, route, port: plan.port,
+        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid && plan.entry.pidns === ownNamespaces().pidns,
+        route, port: plan.port, place: ownNamespaces(),
         onLaidOut: (end) => socket.prepare(end),
       });
     let started: Promise<ChannelEnd>;
@@ -224,25 +238,6 @@ function resolveLikeNet(socket: net.Socket, options: XwayConnectOptions, host: s
       },
     });
   });
-}
-
-/** The route to another Xen domain's address: from this domain's address on the same network. */
-function xenRoute(target: string): Route {
-  return { target, source: sourceOnSubnetOf(target) ?? (net.isIPv6(target) ? '::' : '0.0.0.0') };
-}
-
-function sourceOnSubnetOf(target: string): string | null {
-  if (!net.isIPv4(target)) return null;
-  const toInt = (a: string) => a.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
-  const t = toInt(target);
-  for (const addresses of Object.values(os.networkInterfaces())) {
-    for (const a of addresses ?? []) {
-      if (a.family !== 'IPv4' || a.internal) continue;
-      const mask = toInt(a.netmask);
-      if (((toInt(a.address) & mask) >>> 0) === ((t & mask) >>> 0)) return a.address;
-    }
-  }
-  return null;
 }
 
 /** The Xen domain serving `host`:`port`, or null (no Xen, no record, no endpoint). */

@@ -14,11 +14,13 @@ import { LinkChannelEnd, type OpenDecision, type OpenRequest } from '../platform
 import { publishChannel, publishCopiedChannel } from '../stat/publish.js';
 import { XenChannelEnd } from '../platform/xen/channel-end.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
-import { registerEndpoint, threadControlPath, type Registration } from '../switch/registry.js';
+import { registerEndpoint, shareControlSocket, threadControlPath, type Registration } from '../switch/registry.js';
+import { peerRefusal } from '../switch/sharing.js';
 import { RingSocket } from './ring-socket.js';
 import { listenXen, type XenListener } from '../platform/xen/listen.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
+import { isLocalHost } from '../switch/policy.js';
 import { EphemeralPorts, routeTo, serverView, servesHost, type ConnectionView, type Route } from './identity.js';
 
 /** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload. */
@@ -111,7 +113,16 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   if (served.has(address.port)) throw new Error(`port ${address.port} is served already in this thread`);
   const controlPath = threadControlPath();
   const opened = links === null;
-  links ??= listenHost(controlPath, { linkBytes: options.ringMemoryPerLink }, decide);
+  if (!links) {
+    links = listenHost(controlPath, { linkBytes: options.ringMemoryPerLink, admitPeer: peerRefusal }, decide);
+    try {
+      shareControlSocket(controlPath); // owner-only unless XWAY_ALLOW_GROUP / XWAY_ALLOW_UIDS
+    } catch (err) {
+      links.close();
+      links = null;
+      throw err;
+    }
+  }
   const entry: Served = { server: s, address, ports: new EphemeralPorts(), maxCapacity: options.maxRingCapacity ?? DEFAULT_MAX_CAPACITY, refd: !s[kUnref] };
   let registration: Registration;
   try {
@@ -168,10 +179,16 @@ export function refRingEndpoint(server: net.Server, ref: boolean): void {
   else s[kEndpoint]?.unref();
 }
 
-/** Whether a client's route reaches this listener as a TCP connection would (null) or why not. */
+/** Whether a client's route reaches this listener as a TCP connection would (null) or why not.
+ *  A client of our own namespace comes from the source the kernel would pick; one of a neighbouring
+ *  namespace (a container sharing the registry) from its own address, which we cannot check: its
+ *  user's credentials, checked when the link was made, are what authenticate it. */
 function admits(address: net.AddressInfo, route: Route): string | null {
   if (!servesHost(address.address, route.target)) return `this listener is bound to ${address.address}, not to ${route.target}`;
-  if (route.source !== routeTo(route.target).source) return `a connection to ${route.target} comes from ${routeTo(route.target).source}, not ${route.source}`;
+  const local = routeTo(route.target).source;
+  if (route.source !== local && (isLocalHost(route.source) || !net.isIP(route.source))) {
+    return `a connection to ${route.target} comes from ${local}, not ${route.source}`;
+  }
   return null;
 }
 
@@ -242,7 +259,7 @@ function publish(socket: RingSocket, end: ChannelEnd, port: number): void {
   const where = end instanceof LinkChannelEnd ? end.location() : null;
   const unpublish = where !== null
     ? publishChannel({
-      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength,
+      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength, clientPlace: end.peer,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
     : end instanceof XenChannelEnd

@@ -12,6 +12,8 @@
 
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import { isLocalHost } from '../switch/policy.js';
 
 export interface SocketAddress { address: string; family: string; port: number }
 
@@ -39,6 +41,38 @@ export function routeTo(host: string): Route {
     return { target, source: V4_MAPPED + sourceOf(target.slice(V4_MAPPED.length)) };
   }
   return { target, source: sourceOf(target) };
+}
+
+/** The route of a connection to `host`, an address of this namespace or of a neighbour (another
+ *  container's, another Xen domain's): from our address on the network they share — the source
+ *  the kernel would pick for a directly connected peer — or null when no interface of ours is on
+ *  its network. */
+export function routeToward(host: string): Route | null {
+  if (isLocalHost(host)) return routeTo(host);
+  const source = sourceOnSubnetOf(host);
+  return source === null ? null : { target: host, source };
+}
+
+function sourceOnSubnetOf(target: string): string | null {
+  const family = net.isIP(target);
+  if (family === 0) return null;
+  const bits = (address: string): bigint => {
+    if (family === 4) return address.split('.').reduce((n, part) => (n << 8n) | BigInt(Number(part)), 0n);
+    const [head, tail = ''] = address.split('::');
+    const groups = (s: string) => (s ? s.split(':') : []);
+    const h = groups(head), t = groups(tail);
+    const all = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+    return all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16) || 0), 0n);
+  };
+  const t = bits(target);
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.internal || (family === 4 ? a.family !== 'IPv4' : a.family !== 'IPv6')) continue;
+      const mask = bits(a.netmask);
+      if ((bits(a.address) & mask) === (t & mask)) return a.address;
+    }
+  }
+  return null;
 }
 
 function sourceOf(target: string): string {

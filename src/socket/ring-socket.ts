@@ -168,7 +168,10 @@ export class RingSocket extends net.Socket {
         pending.callback();
       }
     }
-    wake(this);
+    if (s.pending) flush(this);
+    // What the server already sent (it may have answered before we saw its ACCEPT) is read at the
+    // next turn, as TCP's first bytes after a connect arrive at a later poll.
+    if (s.readWanted) schedulePull(this);
     if (s.pendingFinal) this._final(s.pendingFinal);
     if (!this.isPaused()) this.read(0);
   }
@@ -244,13 +247,7 @@ export class RingSocket extends net.Socket {
     const s = this[kState];
     if (s.readWanted) return;
     s.readWanted = true;
-    if (!s.readScheduled) {
-      s.readScheduled = true;
-      setImmediate(() => {
-        s.readScheduled = false;
-        pull(this);
-      });
-    }
+    schedulePull(this);
   }
 
 
@@ -387,6 +384,16 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
   s.end = end;
   s.view = view;
   end.onwake = () => wake(socket);
+}
+
+function schedulePull(socket: RingSocket): void {
+  const s = socket[kState];
+  if (s.readScheduled) return;
+  s.readScheduled = true;
+  setImmediate(() => {
+    s.readScheduled = false;
+    pull(socket);
+  });
 }
 
 function pull(socket: RingSocket): void {

@@ -1,5 +1,5 @@
 // The channel table a server process publishes for observers (`xway stat`, `xway visualize`).
-// One owner-only file per thread, `channels-<pid>-<start>-<thread>.json` beside the registry entries,
+// One owner-only file per thread, `channels-<pid>-<start>-<thread>-<pidns>.json` beside the registry entries,
 // lists each host channel the process accepted with the descriptor of its segment. An observer of
 // the same user opens /proc/<pid>/fd/<fd> read-only and reads the ring headers from it (snapshot.ts):
 // the peers never see it. The file is rewritten at most every FLUSH_MS, so a burst of connections
@@ -15,11 +15,12 @@ import { threadId } from 'node:worker_threads';
 import { CHANNEL_HEADER, RING_HEADER } from '../ring/layout.js';
 import type { RingStats } from '../ring/stats.js';
 import { ensureRegistryDirectory, ownIdentity } from '../switch/registry.js';
+import { ownNamespaces } from '../switch/namespace.js';
 
 export const TABLE_VERSION = 1;
 const FLUSH_MS = 100;
 const COPY_MS = 500;
-export const TABLE_FILE = /^channels-([0-9]+)-([0-9]+)-([0-9]+)\.json$/;
+export const TABLE_FILE = /^channels-([0-9]+)-([0-9]+)-([0-9]+)-([0-9]+)\.json$/;
 
 /** One row of the table: where an observer finds a channel's two ring headers. */
 export interface PublishedChannel {
@@ -40,6 +41,9 @@ export interface PublishedChannel {
   offsetB: number;
   /** Xen rows: the counters as this process last read them (bigints as decimal strings). */
   copy?: { at: number; clientToServer: Record<string, unknown>; serverToClient: Record<string, unknown> };
+  /** Where the client says it lives (network namespace, container name). */
+  clientNetns?: string;
+  clientContainer?: string;
 }
 
 /** A channel whose rings only this process can read (Xen): `read()` gives ring A (client to
@@ -56,6 +60,9 @@ export interface ChannelTable {
   pid: number;
   startTime: number;
   channels: PublishedChannel[];
+  /** Where this (server) process lives. */
+  netns?: string;
+  container?: string;
   /** Why recent connections of this process took TCP rather than a ring (limits, refusals). */
   notes?: { at: number; text: string }[];
 }
@@ -78,6 +85,8 @@ export interface ChannelToPublish {
   fileOffset?: number;
   /** Bytes of the channel. */
   size: number;
+  /** Where the client says it lives. */
+  clientPlace?: { netns?: string; container?: string };
   capacityA: number;
   capacityB: number;
 }
@@ -140,6 +149,8 @@ export function publishChannel(c: ChannelToPublish): () => void {
       id: `${process.pid}:${++counter}`, platform: 'host', port: c.port, clientPid: c.clientPid, since: Date.now(),
       fd: c.segmentFd, ino, size: at + c.size, capacityA: c.capacityA, capacityB: c.capacityB,
       offsetA: at + CHANNEL_HEADER, offsetB: at + CHANNEL_HEADER + RING_HEADER + c.capacityA,
+      ...(c.clientPlace?.netns !== undefined ? { clientNetns: c.clientPlace.netns } : {}),
+      ...(c.clientPlace?.container !== undefined ? { clientContainer: c.clientPlace.container } : {}),
     };
   } catch {
     return () => {};
@@ -167,8 +178,9 @@ function flush(): void {
     refreshCopies();
     const { pid, startTime } = ownIdentity();
     const dir = ensureRegistryDirectory();
-    file ??= path.join(dir, `channels-${pid}-${startTime}-${threadId}.json`);
-    const table: ChannelTable = { version: TABLE_VERSION, pid, startTime, channels: [...rows.values()], notes };
+    file ??= path.join(dir, `channels-${pid}-${startTime}-${threadId}-${ownNamespaces().pidns || '0'}.json`);
+    const { netns, container } = ownNamespaces();
+    const table: ChannelTable = { version: TABLE_VERSION, pid, startTime, netns, container, channels: [...rows.values()], notes };
     const temp = `${file}.tmp`;
     fs.writeFileSync(temp, JSON.stringify(table), { mode: 0o600 });
     fs.renameSync(temp, file);

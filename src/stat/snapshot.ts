@@ -11,19 +11,21 @@ import { RING_HEADER, isValidCapacity } from '../ring/layout.js';
 import { readRingStats, type RingStats } from '../ring/stats.js';
 import { TABLE_FILE, TABLE_VERSION, type PublishedChannel } from './publish.js';
 import type { ConnectionStat, ConnectionState, FallbackNote, HostSnapshot } from './types.js';
+import { ownNamespaces } from '../switch/namespace.js';
 
 const MAX_TABLE_BYTES = 16 << 20;
 
 export function snapshotHost(): HostSnapshot {
   const at = Date.now();
-  const endpoints = listEndpoints().map((e) => ({ port: e.port, host: e.host, pid: e.pid, controlPath: e.controlPath }));
+  const endpoints = listEndpoints().map((e) => ({ port: e.port, host: e.host, pid: e.pid, controlPath: e.controlPath, netns: e.netns, container: e.container }));
   const dir = existingRegistryDirectory();
   const connections: ConnectionStat[] = [];
   const notes: FallbackNote[] = [];
   if (dir) {
     for (const name of fs.readdirSync(dir)) {
       const match = TABLE_FILE.exec(name);
-      if (match) connections.push(...readTable(path.join(dir, name), Number(match[1]), Number(match[2]), notes));
+      // A table of another PID namespace (another container) names pids we cannot see or judge.
+      if (match && match[4] === (ownNamespaces().pidns || '0')) connections.push(...readTable(path.join(dir, name), Number(match[1]), Number(match[2]), notes));
     }
   }
   connections.sort((a, b) => a.port - b.port || a.since - b.since);
@@ -32,6 +34,7 @@ export function snapshotHost(): HostSnapshot {
 }
 
 function readTable(file: string, pid: number, startTime: number, notes: FallbackNote[]): ConnectionStat[] {
+  const place: { netns?: string; container?: string } = {};
   const owner = judgeOwner(pid, startTime);
   if (owner === 'dead') {
     try { fs.unlinkSync(file); } catch { /* another observer was first */ }
@@ -42,9 +45,11 @@ function readTable(file: string, pid: number, startTime: number, notes: Fallback
   try {
     const text = fs.readFileSync(file, 'utf8');
     if (text.length > MAX_TABLE_BYTES) return [];
-    const table = JSON.parse(text) as { version?: unknown; pid?: unknown; channels?: unknown; notes?: unknown };
+    const table = JSON.parse(text) as { version?: unknown; pid?: unknown; channels?: unknown; notes?: unknown; netns?: unknown; container?: unknown };
     if (table.version !== TABLE_VERSION || table.pid !== pid) return [];
     rows = table.channels;
+    if (typeof table.netns === 'string') place.netns = table.netns.slice(0, 20);
+    if (typeof table.container === 'string') place.container = table.container.slice(0, 64);
     if (Array.isArray(table.notes)) {
       for (const n of table.notes.slice(-20)) {
         if (n && typeof n.at === 'number' && typeof n.text === 'string') notes.push({ pid, at: n.at, text: n.text.slice(0, 300) });
@@ -57,7 +62,13 @@ function readTable(file: string, pid: number, startTime: number, notes: Fallback
   const out: ConnectionStat[] = [];
   for (const row of rows) {
     const stat = isRow(row) ? readChannel(pid, row) : isCopiedRow(row) ? fromCopy(pid, row) : null;
-    if (stat) out.push(stat);
+    if (!stat) continue;
+    const r = row as { clientNetns?: unknown; clientContainer?: unknown };
+    if (place.netns !== undefined) stat.serverNetns = place.netns;
+    if (place.container !== undefined) stat.serverContainer = place.container;
+    if (typeof r.clientNetns === 'string') stat.clientNetns = r.clientNetns.slice(0, 20);
+    if (typeof r.clientContainer === 'string') stat.clientContainer = r.clientContainer.slice(0, 64);
+    out.push(stat);
   }
   return out;
 }

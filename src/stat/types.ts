@@ -9,6 +9,9 @@ export interface EndpointStat {
   host: string;
   pid: number;
   controlPath: string;
+  /** The server's network namespace and container (or host) name. */
+  netns: string;
+  container: string;
 }
 
 export type ConnectionState = 'open' | 'half-closed' | 'closed' | 'reset';
@@ -24,6 +27,11 @@ export interface ConnectionStat {
   clientPid: number;
   /** When set-up finished, ms since the epoch. */
   since: number;
+  /** Where each end lives (network namespace, container or host name), where known. */
+  serverNetns?: string;
+  serverContainer?: string;
+  clientNetns?: string;
+  clientContainer?: string;
   state: ConnectionState;
   /** Ring A carries client→server bytes, ring B server→client. */
   clientToServer: RingStats;

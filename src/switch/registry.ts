@@ -1,12 +1,15 @@
 // The host registry: how a co-resident client finds the control socket of a server listening on a
-// TCP port. One directory per user, owner-only, holding `port-<port>.json` entries (format in
-// registry-entry.ts) and the servers' control sockets.
+// TCP port. A directory (registry-directory.ts: this user's alone by default; shared by containers
+// on purpose) holding `port-<port>-<netns>.json` entries (format in registry-entry.ts) and the
+// servers' control sockets. An entry is its server's in one network namespace: a client finds the
+// server of its own namespace at a local address, or a server of another namespace at one of the
+// addresses that server listens on there (containers of one pod or host, over a shared volume).
 //
 // Entries are published whole (written to a temporary file, then hard-linked into place, which
 // also refuses to replace an entry that appeared meanwhile). An entry whose owner has died is stale:
-// any reader removes it. An owner is identified by pid *and* start time, so a recycled pid does not
-// keep a dead server's entry alive. Removal moves the file aside first and checks it is still the
-// one judged stale, so a fresh entry written in between is never lost.
+// any reader removes it (liveness.ts says how it knows, across PID namespaces too). Removal moves
+// the file aside first and checks it is still the one judged stale, so a fresh entry written in
+// between is never lost.
 //
 // Everything is synchronous: the files are tiny, live on tmpfs, and connect() needs an answer
 // before it chooses a transport.
@@ -15,39 +18,26 @@ import cluster from 'node:cluster';
 import { threadId } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { XwayError, XwayRangeError } from '../errors.js';
 import { DEFAULT_CAPACITY } from '../platform/host/limits.js';
+import { nativeAddon, hostUnavailableReason } from '../platform/host/native.js';
 import { isValidCapacity, MAX_CAPACITY, MIN_CAPACITY } from '../ring/layout.js';
 import {
   controlPathProblem, decodeEntry, encodeEntry, entryFileName, ENTRY_VERSION, isHost, isPid, isPort,
-  MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, memberFileName, portOfEntryFile, portOfMemberFile, type RegistryEntry,
+  MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, memberFileName, parseEntryFile, parseMemberFile, type RegistryEntry,
 } from './registry-entry.js';
+import { RegistryError, errnoOf, euid, ioError, openDirectory, registryDirectory } from './registry-directory.js';
+import { judgeOwner, ownStartTime, probeSocket, processStartTime, type Owner } from './liveness.js';
+import { listenAddresses, ownNamespaces, plainAddress } from './namespace.js';
+import { modes, sharingPolicy, trustedOwner } from './sharing.js';
+import { isLocalHost } from './policy.js';
+import { servesHost } from '../socket/identity.js';
 
 export { MAX_ENTRY_BYTES, MAX_SOCKET_PATH_BYTES, type RegistryEntry } from './registry-entry.js';
-
-/** What went wrong, for callers that react differently (the switch falls back to TCP on any). */
-export type RegistryErrorReason =
-  /** The directory is a symlink, not a directory, owned by someone else or open to others. */
-  | 'unsafe-directory'
-  /** A live process already registered the port. */
-  | 'address-in-use'
-  /** A control socket path in the directory would not fit in sun_path. */
-  | 'path-too-long'
-  | 'invalid-argument'
-  /** A file system call failed (the cause is attached). */
-  | 'io';
-
-/** A registry problem; `message` says what is wrong and how to fix it. */
-export class RegistryError extends XwayError {
-  readonly reason: RegistryErrorReason;
-  constructor(reason: RegistryErrorReason, message: string, options?: { cause?: unknown }) {
-    super('ERR_XWAY_REGISTRY', message);
-    this.reason = reason;
-    if (options?.cause !== undefined) this.cause = options.cause;
-  }
-}
+export { RegistryError, type RegistryErrorReason, registryDirectory, ensureRegistryDirectory, existingRegistryDirectory } from './registry-directory.js';
+export { parseProcStat, processStartTime, judgeOwner, ownIdentity, type Owner, type ProcStat } from './liveness.js';
 
 /** What `registerEndpoint` needs. */
 export interface RegisterOptions {
@@ -75,7 +65,7 @@ function clusterGroup(): number | undefined {
 
 /** A published entry; `close()` withdraws it. */
 export interface Registration {
-  /** The entry file, `<dir>/port-<port>.json`. */
+  /** The entry file, `<dir>/port-<port>-<netns>.json`. */
   readonly entryPath: string;
   /** What was written. */
   readonly entry: RegistryEntry;
@@ -83,186 +73,9 @@ export interface Registration {
   close(): void;
 }
 
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
 /** Temporary and moved-aside files live for microseconds; older ones were left by a crash. */
 const LEFTOVER_AGE_MS = 60_000;
 const PUBLISH_ATTEMPTS = 8;
-
-// ---------------------------------------------------------------- the directory
-
-/** The registry directory this process would use now: `XWAY_DIR`, else `$XDG_RUNTIME_DIR/xway`,
- *  else `<tmpdir>/xway-<uid>`. Read from the environment at each call; not created or checked. */
-export function registryDirectory(): string {
-  const { XWAY_DIR, XDG_RUNTIME_DIR } = process.env;
-  if (XWAY_DIR) return path.resolve(XWAY_DIR);
-  // The XDG spec says to ignore a relative XDG_RUNTIME_DIR.
-  if (XDG_RUNTIME_DIR && path.isAbsolute(XDG_RUNTIME_DIR) && isDirectory(XDG_RUNTIME_DIR)) {
-    return path.join(path.resolve(XDG_RUNTIME_DIR), 'xway');
-  }
-  return path.join(os.tmpdir(), `xway-${euid()}`);
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function euid(): number {
-  if (typeof process.geteuid !== 'function') {
-    throw new RegistryError('unsafe-directory', 'the xway registry needs a POSIX system (no process.geteuid here)');
-  }
-  return process.geteuid();
-}
-
-/** Checks the registry directory (creating it if `create`) and returns its real path, or null if
- *  it does not exist and `create` is false. */
-function openDirectory(create: boolean): string | null {
-  const dir = registryDirectory();
-  let created = false;
-  if (create) {
-    try {
-      fs.mkdirSync(dir, { mode: DIR_MODE });
-      created = true;
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') {
-        throw new RegistryError('io', `cannot create the xway registry directory ${dir}: its parent directory does not exist; create the parent or set XWAY_DIR to a directory you own`, { cause: err });
-      }
-      if (errnoOf(err) !== 'EEXIST') throw ioError(`create the xway registry directory ${dir}`, err);
-    }
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(dir);
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT' && !create) return null;
-    throw ioError(`examine the xway registry directory ${dir}`, err);
-  }
-  // Ours to fix: the umask may have taken bits from the mode we asked for.
-  if (created && st.isDirectory() && (st.mode & 0o777) !== DIR_MODE) {
-    fs.chmodSync(dir, DIR_MODE);
-    st = fs.lstatSync(dir);
-  }
-  checkDirectory(dir, st);
-  return fs.realpathSync(dir); // the directory itself is no symlink; this resolves its parents
-}
-
-function checkDirectory(dir: string, st: fs.Stats): void {
-  const fix = 'or set XWAY_DIR to a directory you own with mode 0700';
-  if (st.isSymbolicLink()) {
-    let target = '?';
-    try { target = fs.readlinkSync(dir); } catch { /* only for the message */ }
-    throw new RegistryError('unsafe-directory', `the xway registry directory ${dir} is a symbolic link (to ${target}); xway only uses a real directory. Remove the link, ${fix}`);
-  }
-  if (!st.isDirectory()) {
-    throw new RegistryError('unsafe-directory', `the xway registry directory ${dir} exists but is not a directory; remove it, ${fix}`);
-  }
-  const uid = euid();
-  if (st.uid !== uid) {
-    throw new RegistryError('unsafe-directory', `the xway registry directory ${dir} is owned by uid ${st.uid}, not by this process's user (uid ${uid}), who could then read or replace its entries; remove it, ${fix}`);
-  }
-  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-  if ((st.mode & 0o077) !== 0) {
-    throw new RegistryError('unsafe-directory', `the xway registry directory ${dir} has mode ${mode}, which lets other users in; run \`chmod 700 ${dir}\`, ${fix}`);
-  }
-  if ((st.mode & 0o700) !== 0o700) {
-    throw new RegistryError('unsafe-directory', `the xway registry directory ${dir} has mode ${mode}; its owner needs read, write and search permission: run \`chmod 700 ${dir}\`, ${fix}`);
-  }
-}
-
-// ---------------------------------------------------------------- process identity
-
-/** Fields of /proc/<pid>/stat that xway reads. */
-export interface ProcStat {
-  /** Field 3: R, S, D, Z (zombie), X (dead)… */
-  readonly state: string;
-  /** Field 22: start time in clock ticks since boot. */
-  readonly startTime: number;
-}
-
-/** Parses the text of /proc/<pid>/stat. The command name (field 2) is in parentheses and may
- *  itself contain spaces and parentheses, so fields are counted from the last ')'. */
-export function parseProcStat(text: string): ProcStat | null {
-  const close = text.lastIndexOf(')');
-  if (close < 0) return null;
-  const fields = text.slice(close + 1).trim().split(/\s+/); // fields[0] is field 3
-  const state = fields[0];
-  const start = fields[22 - 3];
-  if (!state || start === undefined || !/^[0-9]+$/.test(start)) return null;
-  const startTime = Number(start);
-  return Number.isSafeInteger(startTime) ? { state, startTime } : null;
-}
-
-/** The start time of process `pid` (clock ticks since boot), or null if it does not exist or has
- *  already exited (a zombie). Throws if /proc cannot tell. */
-export function processStartTime(pid: number): number | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ESRCH') return null;
-    throw err;
-  }
-  const stat = parseProcStat(text);
-  if (!stat) throw new Error(`unexpected format of /proc/${pid}/stat`);
-  return stat.state === 'Z' || stat.state === 'X' ? null : stat.startTime;
-}
-
-let own: { pid: number; startTime: number } | undefined;
-
-function ownStartTime(): number {
-  if (own?.pid !== process.pid) {
-    let startTime: number | null;
-    try {
-      startTime = processStartTime(process.pid);
-    } catch (err) {
-      throw new RegistryError('io', `cannot read this process's start time from /proc/${process.pid}/stat: ${(err as Error).message}`, { cause: err });
-    }
-    if (startTime === null) throw new RegistryError('io', `/proc/${process.pid}/stat is missing: is /proc mounted?`);
-    own = { pid: process.pid, startTime };
-  }
-  return own.startTime;
-}
-
-export type Owner = 'alive' | 'dead' | 'unusable';
-
-/** Whether the process that wrote an entry still runs. 'unusable': it runs but is not ours to
- *  signal (another user), or /proc cannot tell; such entries are neither used nor removed. */
-export function judgeOwner(pid: number, startTime: number): Owner {
-  let actual: number | null;
-  try {
-    actual = processStartTime(pid);
-  } catch {
-    return 'unusable';
-  }
-  // A different start time proves the owner is gone, whoever holds its pid now.
-  if (actual === null || actual !== startTime) return 'dead';
-  try {
-    process.kill(pid, 0);
-    return 'alive';
-  } catch (err) {
-    return errnoOf(err) === 'ESRCH' ? 'dead' : 'unusable';
-  }
-}
-
-/** The registry directory, created if missing and checked (owner-only, no symlink); for other
- *  per-process files kept beside the entries (the channel tables `xway stat` reads). */
-export function ensureRegistryDirectory(): string {
-  return openDirectory(true) as string;
-}
-
-/** The registry directory if it exists (checked), else null. */
-export function existingRegistryDirectory(): string | null {
-  return openDirectory(false);
-}
-
-/** This process's identity as the registry records it: pid and start time. */
-export function ownIdentity(): { pid: number; startTime: number } {
-  return { pid: process.pid, startTime: ownStartTime() };
-}
 
 // ---------------------------------------------------------------- reading and removing entries
 
@@ -311,7 +124,9 @@ function readEntryFile(file: string): FileRead {
     const ident = identOf(st);
     if (st.isDirectory()) return { state: 'unusable', why: 'it is a directory' };
     if (!st.isFile()) return { state: 'garbage', why: 'not a regular file', ident };
-    if (st.uid !== euid()) return { state: 'garbage', why: `owned by uid ${st.uid}`, ident };
+    // Another user's file is not ours to trust, nor to remove.
+    if (!trustedOwner(st.uid, st.gid)) return { state: 'unusable', why: `owned by uid ${st.uid}, which is not trusted (XWAY_ALLOW_UIDS / XWAY_ALLOW_GROUP)` };
+    if ((st.mode & 0o002) !== 0) return { state: 'unusable', why: 'writable by anyone' };
     if (st.size > MAX_ENTRY_BYTES) return { state: 'garbage', why: `${st.size} bytes, more than ${MAX_ENTRY_BYTES}`, ident };
     const buf = Buffer.alloc(MAX_ENTRY_BYTES + 1);
     let length = 0;
@@ -325,24 +140,49 @@ function readEntryFile(file: string): FileRead {
   }
 }
 
-function judgeEntry(dir: string, port: number, name = entryFileName(port)): Judgement {
+function judgeEntry(dir: string, port: number, netns: string, name: string): Judgement {
   const read = readEntryFile(path.join(dir, name));
   if (read.state === 'garbage') return { state: 'stale', why: read.why, ident: read.ident };
   if (read.state !== 'text') return read;
-  const decoded = decodeEntry(read.text, port, dir);
+  const decoded = decodeEntry(read.text, port, netns, dir);
   if (decoded.kind === 'invalid') return { state: 'stale', why: decoded.why, ident: read.ident, controlPath: decoded.controlPath };
-  const { pid, startTime } = decoded.kind === 'entry' ? decoded.entry : decoded;
-  const owner = judgeOwner(pid, startTime);
-  if (owner === 'dead') {
-    const controlPath = decoded.kind === 'entry' ? decoded.entry.controlPath : undefined;
-    return { state: 'stale', why: `its process ${pid} has exited`, ident: read.ident, controlPath };
+  if (decoded.kind === 'newer') {
+    // Only its owner can be judged, and only where its pid means something.
+    const owner = judgeOwner(decoded.pid, decoded.startTime);
+    return owner === 'dead' && netns === ownNamespaces().netns
+      ? { state: 'stale', why: `its process ${decoded.pid} has exited`, ident: read.ident }
+      : { state: 'unusable', why: `process ${decoded.pid} wrote it in a newer format (version ${decoded.version})` };
   }
-  if (decoded.kind === 'newer') return { state: 'unusable', why: `process ${pid} wrote it in a newer format (version ${decoded.version})` };
-  if (owner === 'unusable') return { state: 'unusable', why: `process ${pid} runs but is not this user's, or /proc cannot tell` };
-  // A live process whose serving thread ended (a worker that exited, or was terminated): its
-  // control socket went with it.
-  if (!socketExists(decoded.entry.controlPath)) return { state: 'stale', why: `its control socket ${decoded.entry.controlPath} is gone`, ident: read.ident };
-  return { state: 'live', entry: decoded.entry, ident: read.ident };
+  const entry = decoded.entry;
+  const owner = ownerOf(entry);
+  if (owner === 'dead') return { state: 'stale', why: `its server (pid ${entry.pid} in ${entry.container}) is gone`, ident: read.ident, controlPath: entry.controlPath };
+  if (owner === 'unusable') return { state: 'unusable', why: `its server (pid ${entry.pid} in ${entry.container}) cannot be judged from here` };
+  if (!trustedSocket(entry.controlPath)) return { state: 'unusable', why: `its control socket ${entry.controlPath} is not owned by a trusted user` };
+  return { state: 'live', entry, ident: read.ident };
+}
+
+/** Whether the server of `entry` runs. In our PID namespace: its pid and start time, and its
+ *  control socket still there (a worker thread that ended took its socket with it). Elsewhere: its
+ *  control socket accepts. */
+function ownerOf(entry: RegistryEntry): Owner {
+  if (entry.pidns === ownNamespaces().pidns && entry.pidns !== '') {
+    const owner = judgeOwner(entry.pid, entry.startTime);
+    if (owner !== 'alive') return owner;
+    return socketExists(entry.controlPath) ? 'alive' : 'dead';
+  }
+  if (hostUnavailableReason() !== null) return 'unusable';
+  const native = nativeAddon();
+  return probeSocket(entry.controlPath, (p) => native.ctlConnect(p), (fd) => native.closeFd(fd));
+}
+
+/** A control socket we may connect to: a socket, owned by a trusted user. */
+function trustedSocket(file: string): boolean {
+  try {
+    const st = fs.lstatSync(file);
+    return st.isSocket() && trustedOwner(st.uid, st.gid);
+  } catch {
+    return false;
+  }
 }
 
 function socketExists(file: string): boolean {
@@ -375,51 +215,58 @@ function removeIfSame(dir: string, file: string, ident: Ident): boolean {
 
 const CONTROL_SOCKET = /^ctl-[0-9]+-([0-9]+)-([0-9]+)\.sock$/;
 
-/** Removes a control socket in the directory whose owner (named in the file name) has died. */
+/** Removes a control socket in the directory whose server is gone: nothing accepts on it. */
 function removeDeadControlSocket(dir: string, controlPath: string): void {
-  const m = CONTROL_SOCKET.exec(path.basename(controlPath));
-  if (!m || path.dirname(controlPath) !== dir) return;
-  if (judgeOwner(Number(m[1]), Number(m[2])) !== 'dead') return;
+  if (!CONTROL_SOCKET.test(path.basename(controlPath)) || path.dirname(controlPath) !== dir) return;
+  let native;
+  try { native = nativeAddon(); } catch { return; }
+  if (probeSocket(controlPath, (p) => native.ctlConnect(p), (fd) => native.closeFd(fd)) !== 'dead') return;
   try {
     if (fs.lstatSync(controlPath).isSocket()) fs.unlinkSync(controlPath);
   } catch { /* gone already */ }
 }
 
-function removeStale(dir: string, port: number, judgement: { ident: Ident; controlPath?: string }, name = entryFileName(port)): void {
+function removeStale(dir: string, name: string, judgement: { ident: Ident; controlPath?: string }): void {
   const removed = removeIfSame(dir, path.join(dir, name), judgement.ident);
   if (removed && judgement.controlPath) removeDeadControlSocket(dir, judgement.controlPath);
 }
 
 // ---------------------------------------------------------------- the API
 
-/** The path for this process's control socket for `port`, in the registry directory (created and
- *  checked): `<dir>/ctl-<port>-<pid>-<startTime>.sock`. The start time keeps a later process with
- *  the same pid from colliding with a dead one's socket. Throws RegistryError('path-too-long') if
- *  it would not fit in a Unix socket address. */
-export function controlPathFor(port: number): string {
-  checkPort(port);
+function socketPath(name: string): string {
   const dir = openDirectory(true) as string;
-  const p = path.join(dir, `ctl-${port}-${process.pid}-${ownStartTime()}.sock`);
+  const p = path.join(dir, name);
   const bytes = Buffer.byteLength(p);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     throw new RegistryError('path-too-long', `the xway control socket path ${p} would be ${bytes} bytes, but a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; set XWAY_DIR to a shorter directory (for example /tmp/xway-${euid()})`);
   }
   return p;
+}
+
+/** A path for a control socket of this process in the registry directory (created and checked):
+ *  `<dir>/ctl-<n>-<pid>-<startTime>.sock`. The start time keeps a later process with the same pid
+ *  from colliding with a dead one's socket. Throws RegistryError('path-too-long') if it would not
+ *  fit in a Unix socket address. */
+export function controlPathFor(n: number): string {
+  checkPort(n);
+  return socketPath(`ctl-${n}-${process.pid}-${ownStartTime()}.sock`);
 }
 
 /** The control socket of this thread's link listener (one for every port the thread serves). */
 export function threadControlPath(): string {
-  const dir = openDirectory(true) as string;
-  const p = path.join(dir, `ctl-${threadId}-${process.pid}-${ownStartTime()}.sock`);
-  const bytes = Buffer.byteLength(p);
-  if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new RegistryError('path-too-long', `the xway control socket path ${p} would be ${bytes} bytes, but a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; set XWAY_DIR to a shorter directory (for example /tmp/xway-${euid()})`);
-  }
-  return p;
+  return socketPath(`ctl-${threadId}-${process.pid}-${ownStartTime()}.sock`);
+}
+
+/** Makes a control socket just created by this process usable as the sharing policy says. */
+export function shareControlSocket(controlPath: string): void {
+  const policy = sharingPolicy();
+  if (policy.gid !== null) fs.chownSync(controlPath, -1, policy.gid);
+  fs.chmodSync(controlPath, modes(policy).socket);
 }
 
 /** Publishes the endpoint of a server listening on `port`. Throws RegistryError('address-in-use')
- *  if a live process (this one included) already registered the port; replaces a stale entry. */
+ *  if a live process (this one included) already registered the port in this network namespace;
+ *  replaces a stale entry. */
 export function registerEndpoint(options: RegisterOptions): Registration {
   const { port, host, controlPath } = options;
   const pid = options.pid ?? process.pid;
@@ -432,7 +279,7 @@ export function registerEndpoint(options: RegisterOptions): Registration {
   if (!isHost(host)) throw new RegistryError('invalid-argument', 'host must be a string of at most 255 printable characters');
   const dir = openDirectory(true) as string;
   const problem = controlPathProblem(controlPath, dir);
-  if (problem) throw new RegistryError('invalid-argument', `${problem}; make it with controlPathFor(${port})`);
+  if (problem) throw new RegistryError('invalid-argument', `${problem}; make it with threadControlPath()`);
   let startTime: number | null;
   try {
     startTime = pid === process.pid ? ownStartTime() : processStartTime(pid);
@@ -443,19 +290,22 @@ export function registerEndpoint(options: RegisterOptions): Registration {
 
   const group = options.group === null ? undefined : options.group ?? clusterGroup();
   if (group !== undefined && !isPid(group)) throw new XwayRangeError(`group must be a process id, got ${group}`);
+  const ns = ownNamespaces();
   const entry: RegistryEntry = {
-    version: ENTRY_VERSION, port, host, pid, startTime, controlPath, ringCapacity, createdAt: Date.now(), ...(group !== undefined ? { group } : {}),
+    version: ENTRY_VERSION, port, host, addresses: listenAddresses(host), netns: ns.netns, pidns: ns.pidns, container: ns.container.slice(0, 64),
+    pid, startTime, controlPath, ringCapacity, createdAt: Date.now(), ...(group !== undefined ? { group } : {}),
   };
-  let entryPath = path.join(dir, entryFileName(port));
+  const entryName = entryFileName(port, ns.netns);
+  let entryPath = path.join(dir, entryName);
   const temp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   let ident: Ident;
   try {
     ident = writeTemp(temp, encodeEntry(entry));
     for (let attempt = 1; !publish(temp, entryPath); attempt++) {
-      const existing = judgeEntry(dir, port);
+      const existing = judgeEntry(dir, port, ns.netns, entryName);
       if (existing.state === 'live' && group !== undefined && existing.entry.group === group && existing.entry.pid !== pid) {
         // Another worker of our cluster got here first: stand beside it as a member.
-        entryPath = path.join(dir, memberFileName(port, pid, startTime));
+        entryPath = path.join(dir, memberFileName(port, ns.netns, pid, startTime));
         if (publish(temp, entryPath)) break;
         throw new RegistryError('address-in-use', `EADDRINUSE: port ${port} already has this process's member entry ${entryPath}`);
       }
@@ -466,7 +316,7 @@ export function registerEndpoint(options: RegisterOptions): Registration {
       if (existing.state === 'unusable') {
         throw new RegistryError('address-in-use', `EADDRINUSE: port ${port} has an entry in ${entryPath} that xway cannot replace: ${existing.why}; remove the file if no server uses the port`);
       }
-      if (existing.state === 'stale') removeStale(dir, port, existing);
+      if (existing.state === 'stale') removeStale(dir, entryName, existing);
       if (attempt === PUBLISH_ATTEMPTS) throw new RegistryError('io', `the entry ${entryPath} kept changing while being published; try again`);
     }
   } catch (err) {
@@ -474,6 +324,7 @@ export function registerEndpoint(options: RegisterOptions): Registration {
   } finally {
     try { fs.unlinkSync(temp); } catch { /* renamed into place, or never made */ }
   }
+  forgetListing();
 
   let closed = false;
   return {
@@ -482,11 +333,12 @@ export function registerEndpoint(options: RegisterOptions): Registration {
     close() {
       if (closed) return;
       closed = true;
-      // Best effort: an entry left behind is judged stale once its process has exited.
+      forgetListing();
+      // Best effort: an entry left behind is judged stale once its server is gone.
       try {
         const read = readEntryFile(entryPath);
         if (read.state !== 'text' || !sameFile(read.ident, ident)) return;
-        const decoded = decodeEntry(read.text, port, dir);
+        const decoded = decodeEntry(read.text, port, ns.netns, dir);
         if (decoded.kind !== 'entry' || decoded.entry.pid !== pid || decoded.entry.startTime !== startTime) return;
         removeIfSame(dir, entryPath, read.ident);
       } catch { /* nothing to undo */ }
@@ -494,11 +346,14 @@ export function registerEndpoint(options: RegisterOptions): Registration {
   };
 }
 
-/** Writes a new owner-only file and returns its identity. */
+/** Writes a new file (owner-only, or as the sharing policy says) and returns its identity. */
 function writeTemp(file: string, text: string): Ident {
-  const fd = fs.openSync(file, 'wx', FILE_MODE); // O_EXCL: never through an existing file or symlink
+  const policy = sharingPolicy();
+  const mode = modes(policy).file;
+  const fd = fs.openSync(file, 'wx', mode); // O_EXCL: never through an existing file or symlink
   try {
-    fs.fchmodSync(fd, FILE_MODE); // whatever the umask
+    if (policy.gid !== null) fs.fchownSync(fd, -1, policy.gid);
+    fs.fchmodSync(fd, mode); // whatever the umask
     fs.writeFileSync(fd, text);
     return identOf(fs.fstatSync(fd));
   } finally {
@@ -523,46 +378,68 @@ function publish(temp: string, entryPath: string): boolean {
   return true;
 }
 
-/** The live entry for `port`, or null. Stale and invalid entries are removed on the way; an entry
- *  this process cannot judge or use is left alone. Throws RegistryError only if the directory is
- *  unsafe or cannot be read; a missing directory means no entries. */
-export function lookupEndpoint(port: number): RegistryEntry | null {
+/**
+ * The live entry a connect to `host`:`port` reaches, or null. `host` is an IP address (a name
+ * must be resolved first) or omitted (then only this namespace's entry, whatever it is bound to).
+ * In this network namespace: the entry for the port, if its listener accepts connections to
+ * `host`. Elsewhere — when `host` is not an address of ours — an entry of another namespace (a
+ * container sharing the registry) listing `host` among the addresses it listens on. Stale and
+ * invalid entries are removed on the way; one this process cannot judge or use is left alone.
+ * Throws RegistryError only if the directory is unsafe or cannot be read.
+ */
+export function lookupEndpoint(port: number, host?: string): RegistryEntry | null {
   checkPort(port);
-  const cached = recentlyLive(port);
+  const key = `${port}|${host ?? ''}`;
+  const cached = recentlyLive(key);
   if (cached) return cached;
   const dir = openDirectory(false);
   if (dir === null) return null;
-  const judgement = judgeEntry(dir, port);
-  if (judgement.state === 'live') {
-    const group = judgement.entry.group !== undefined ? [judgement.entry, ...liveMembers(dir, port, judgement.entry.group)] : null;
-    recent.set(port, { dir: registryDirectory(), file: path.join(dir, entryFileName(port)), entry: judgement.entry, group, ident: judgement.ident, at: Date.now() });
-    return pick(port, group) ?? judgement.entry;
+  const own = ownNamespaces().netns;
+  const ownName = entryFileName(port, own);
+  const found = (name: string, netns: string): RegistryEntry | null => {
+    const judgement = judgeEntry(dir, port, netns, name);
+    if (judgement.state === 'live') {
+      const group = judgement.entry.group !== undefined ? [judgement.entry, ...liveMembers(dir, port, netns, judgement.entry.group)] : null;
+      recent.set(key, { dir: registryDirectory(), file: path.join(dir, name), entry: judgement.entry, group, ident: judgement.ident, at: Date.now() });
+      return pick(key, group) ?? judgement.entry;
+    }
+    if (judgement.state === 'stale') removeStale(dir, name, judgement);
+    // The first worker of a cluster is gone, but others may still serve the port.
+    if (judgement.state === 'missing' || judgement.state === 'stale') return pick(key, liveMembers(dir, port, netns, null));
+    return null;
+  };
+  recent.delete(key);
+  const mine = found(ownName, own);
+  if (mine && (host === undefined || servesHost(mine.host, host))) return mine;
+  if (host === undefined || isLocalHost(host) || net.isIP(host) === 0) return null;
+  const target = plainAddress(host);
+  for (const { name, netns } of listing(dir, port)) {
+    if (netns === own) continue;
+    const theirs = found(name, netns);
+    if (theirs && theirs.addresses.some((a) => plainAddress(a) === target)) return theirs;
+    recent.delete(key);
   }
-  recent.delete(port);
-  if (judgement.state === 'stale') removeStale(dir, port, judgement);
-  // The first worker of a cluster is gone, but others may still serve the port.
-  if (judgement.state === 'missing' || judgement.state === 'stale') return pick(port, liveMembers(dir, port, null));
   return null;
 }
 
-/** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat and a
- *  kill(pid, 0) each instead of a directory check, a read and a look at /proc. */
+/** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat (and a
+ *  kill(pid, 0)) each instead of a directory check, a read and a look at /proc or a probe. */
 const LIVE_CACHE_MS = 1000;
-const recent = new Map<number, { dir: string; file: string; entry: RegistryEntry; group: RegistryEntry[] | null; ident: Ident; at: number }>();
+const recent = new Map<string, { dir: string; file: string; entry: RegistryEntry; group: RegistryEntry[] | null; ident: Ident; at: number }>();
 
 /** Clients spread their connections over a cluster's entries in turn. */
-const turns = new Map<number, number>();
+const turns = new Map<string, number>();
 
-function pick(port: number, group: RegistryEntry[] | null): RegistryEntry | null {
+function pick(key: string, group: RegistryEntry[] | null): RegistryEntry | null {
   if (!group || group.length === 0) return null;
-  const turn = turns.get(port) ?? Math.floor(Math.random() * group.length); // clients start apart
-  turns.set(port, turn + 1);
+  const turn = turns.get(key) ?? Math.floor(Math.random() * group.length); // clients start apart
+  turns.set(key, turn + 1);
   return group[turn % group.length];
 }
 
-/** The live member entries of `port` in `group` (any group if null; stale ones are removed on
- *  the way). */
-function liveMembers(dir: string, port: number, group: number | null): RegistryEntry[] {
+/** The live member entries of `port` in namespace `netns` and `group` (any group if null; stale
+ *  ones are removed on the way). */
+function liveMembers(dir: string, port: number, netns: string, group: number | null): RegistryEntry[] {
   const members: RegistryEntry[] = [];
   let names: string[];
   try {
@@ -571,54 +448,76 @@ function liveMembers(dir: string, port: number, group: number | null): RegistryE
     return members;
   }
   for (const name of names) {
-    if (portOfMemberFile(name) !== port) continue;
-    const judgement = judgeEntry(dir, port, name);
+    const m = parseMemberFile(name);
+    if (m?.port !== port || m.netns !== netns) continue;
+    const judgement = judgeEntry(dir, port, netns, name);
     if (judgement.state === 'live' && (group === null || judgement.entry.group === group)) members.push(judgement.entry);
-    else if (judgement.state === 'stale') removeStale(dir, port, judgement, name);
+    else if (judgement.state === 'stale') removeStale(dir, name, judgement);
   }
   return members.sort((a, b) => a.pid - b.pid);
 }
 
-function recentlyLive(port: number): RegistryEntry | null {
-  const hit = recent.get(port);
+function recentlyLive(key: string): RegistryEntry | null {
+  const hit = recent.get(key);
   if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
   try {
-    // kill(pid, 0) alone: the start time was checked under a second ago, too soon for the pid to
-    // have been recycled.
+    // The owner was judged under a second ago: the entry file still being the same file (and, in
+    // our PID namespace, kill(pid, 0)) is enough.
     if (sameFile(identOf(fs.lstatSync(hit.file)), hit.ident)) {
-      process.kill(hit.entry.pid, 0);
-      return pick(port, hit.group) ?? hit.entry;
+      if (hit.entry.pidns === ownNamespaces().pidns) process.kill(hit.entry.pid, 0);
+      return pick(key, hit.group) ?? hit.entry;
     }
   } catch { /* gone */ }
-  recent.delete(port);
+  recent.delete(key);
   return null;
 }
 
-/** Every live entry, by port (for `xway stat`). Removes stale entries, control sockets of dead
- *  processes and files left by a crash during publication. */
+/** The registry's entry files for `port`, by namespace (read at most once per LIVE_CACHE_MS). */
+let names: { dir: string; at: number; list: string[] } | null = null;
+
+function listing(dir: string, port: number): { name: string; netns: string }[] {
+  if (!names || names.dir !== dir || Date.now() - names.at > LIVE_CACHE_MS) {
+    let list: string[] = [];
+    try { list = fs.readdirSync(dir); } catch { /* none */ }
+    names = { dir, at: Date.now(), list };
+  }
+  const out: { name: string; netns: string }[] = [];
+  for (const name of names.list) {
+    const e = parseEntryFile(name);
+    if (e?.port === port) out.push({ name, netns: e.netns });
+  }
+  return out;
+}
+
+function forgetListing(): void {
+  names = null;
+}
+
+/** Every live entry, by port (for `xway stat`), of every namespace sharing the registry. Removes
+ *  stale entries, control sockets of dead servers and files left by a crash during publication. */
 export function listEndpoints(): RegistryEntry[] {
   const dir = openDirectory(false);
   if (dir === null) return [];
-  let names: string[];
+  let all: string[];
   try {
-    names = fs.readdirSync(dir);
+    all = fs.readdirSync(dir);
   } catch (err) {
     throw ioError(`list the xway registry directory ${dir}`, err);
   }
   const live: RegistryEntry[] = [];
-  for (const name of names) {
-    const port = portOfEntryFile(name) ?? portOfMemberFile(name);
-    if (port !== null) {
-      const judgement = judgeEntry(dir, port, name);
+  for (const name of all) {
+    const key = parseEntryFile(name) ?? parseMemberFile(name);
+    if (key !== null) {
+      const judgement = judgeEntry(dir, key.port, key.netns, name);
       if (judgement.state === 'live') live.push(judgement.entry);
-      else if (judgement.state === 'stale') removeStale(dir, port, judgement, name);
+      else if (judgement.state === 'stale') removeStale(dir, name, judgement);
     } else if (CONTROL_SOCKET.test(name)) {
       removeDeadControlSocket(dir, path.join(dir, name));
     } else if (/^\.(tmp|gone)-/.test(name)) {
       removeLeftover(path.join(dir, name));
     }
   }
-  return live.sort((a, b) => a.port - b.port || a.pid - b.pid);
+  return live.sort((a, b) => a.port - b.port || a.netns.localeCompare(b.netns) || a.pid - b.pid);
 }
 
 function removeLeftover(file: string): void {
@@ -632,12 +531,4 @@ function removeLeftover(file: string): void {
 
 function checkPort(port: number): void {
   if (!isPort(port)) throw new XwayRangeError(`port must be an integer from 1 to 65535, got ${port}`);
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
-}
-
-function ioError(what: string, err: unknown): RegistryError {
-  return new RegistryError('io', `cannot ${what}: ${(err as Error).message}`, { cause: err });
 }

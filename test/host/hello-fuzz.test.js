@@ -44,7 +44,7 @@ test('random, truncated and out-of-range link hellos are refused; good clients s
     ends.push(end);
     pump(end, { total: MiB, seed: 2 }).then(() => end.close());
   });
-  const hello = encode({ type: MessageType.Link, pid: 1, chunk0: CHUNK0_BYTES });
+  const hello = encode({ type: MessageType.Link, pid: 1, chunk0: CHUNK0_BYTES, place: { netns: '', container: '' } });
   let x = 99;
   const rand = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
   const cases = [];
@@ -60,7 +60,7 @@ test('random, truncated and out-of-range link hellos are refused; good clients s
   // right size that holds no link header.
   for (const [bytes, chunk0, why] of [[65536, CHUNK0_BYTES, /cannot be mapped/], [CHUNK0_BYTES, CHUNK0_BYTES, /not a link/], [CHUNK0_BYTES, 65536, /chunk 0/]]) {
     const { region, eventFd, done } = regionAndEvent(bytes);
-    const answer = await exchange(sock.path, encode({ type: MessageType.Link, pid: 1, chunk0 }), [region, eventFd]);
+    const answer = await exchange(sock.path, encode({ type: MessageType.Link, pid: 1, chunk0, place: { netns: '', container: '' } }), [region, eventFd]);
     native.closeFd(region);
     done();
     assert.is(answer.type, MessageType.Refuse);

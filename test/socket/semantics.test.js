@@ -149,7 +149,9 @@ const errorOf = (socket, what) => within(LIMIT, new Promise((resolve, reject) =>
   socket.once('close', () => setImmediate(() => reject(new Error(`${what}: closed without an error`))));
 }), what);
 
-const entryFile = (port) => path.join(XWAY_DIR, `port-${port}.json`);
+const { entryFileName } = await import('../../dist/switch/registry-entry.js');
+const { ownNamespaces } = await import('../../dist/switch/namespace.js');
+const entryFile = (port) => path.join(XWAY_DIR, entryFileName(port, ownNamespaces().netns));
 const exists = (p) => { try { fs.lstatSync(p); return true; } catch { return false; } };
 
 

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import xway, { snapshotHost } from '../../dist/index.js';
 import { within, waitFor, sleep, useTempRegistry, startXwayPeer } from '../host/helpers.js';
+import { ownNamespaces } from '../../dist/switch/namespace.js';
 
 const XWAY_DIR = useTempRegistry(test, 'xstat-');
 
@@ -56,12 +57,12 @@ test('a live connection to a server process is listed with its endpoint, pids an
 
 test('a dead process\'s table is removed; rows that do not describe a segment are skipped', async () => {
   // A table left by a process that no longer runs (pid 1's start time will not match 1).
-  const stale = path.join(XWAY_DIR, 'channels-999999-1-0.json');
+  const stale = path.join(XWAY_DIR, `channels-999999-1-0-${ownNamespaces().pidns || '0'}.json`);
   fs.writeFileSync(stale, JSON.stringify({ version: 1, pid: 999999, startTime: 1, channels: [] }), { mode: 0o600 });
   // A table of this (live) process whose row points at a descriptor that is no segment.
   const { ownIdentity } = await import('../../dist/switch/registry.js');
   const me = ownIdentity();
-  const bogus = path.join(XWAY_DIR, `channels-${me.pid}-${me.startTime}-4242.json`);
+  const bogus = path.join(XWAY_DIR, `channels-${me.pid}-${me.startTime}-4242-${ownNamespaces().pidns || '0'}.json`);
   const fd = fs.openSync(stale, 'r');
   fs.writeFileSync(bogus, JSON.stringify({ version: 1, pid: me.pid, startTime: me.startTime, channels: [
     { id: 'x', platform: 'host', port: 1, clientPid: 1, since: 0, fd, ino: fs.fstatSync(fd).ino, size: 1 << 20, capacityA: 4096, capacityB: 4096, offsetA: 256, offsetB: 4608 },

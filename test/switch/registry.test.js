@@ -14,6 +14,12 @@ import {
   registryDirectory, RegistryError,
 } from '../../dist/switch/registry.js';
 import { nativeAddon } from '../../dist/platform/host/native.js';
+import { ownNamespaces } from '../../dist/switch/namespace.js';
+
+const NS = ownNamespaces();
+/** This namespace's entry file for `port`, and the fields every entry of ours carries. */
+const entryName = (port) => `port-${port}-${NS.netns || '0'}.json`;
+const nsFields = (host) => ({ addresses: host === '' ? [] : [host], netns: NS.netns, pidns: NS.pidns, container: NS.container });
 
 const REGISTRANT = new URL('./fixtures/registrant.js', import.meta.url).pathname;
 const LOOKUP = new URL('./fixtures/lookup.js', import.meta.url).pathname;
@@ -83,7 +89,7 @@ test('register, look up, close: entry and directory are owner-only; close twice 
   const controlPath = listening(controlPathFor(4100));
   assert.is(path.dirname(controlPath), dir);
   const reg = registerEndpoint({ port: 4100, host: '127.0.0.1', controlPath, ringCapacity: 65536 });
-  assert.is(reg.entryPath, path.join(dir, 'port-4100.json'));
+  assert.is(reg.entryPath, path.join(dir, entryName(4100)));
   assert.is(mode(reg.entryPath), 0o600);
   assert.is(mode(dir), 0o700);
   const found = lookupEndpoint(4100);
@@ -92,7 +98,7 @@ test('register, look up, close: entry and directory are owner-only; close twice 
   assert.is(found.startTime, processStartTime(process.pid));
   assert.is(found.controlPath, controlPath);
   assert.is(found.ringCapacity, 65536);
-  assert.equal(fs.readdirSync(dir).sort(), [path.basename(controlPath), 'port-4100.json'].sort(), 'no temporary file left');
+  assert.equal(fs.readdirSync(dir).sort(), [path.basename(controlPath), entryName(4100)].sort(), 'no temporary file left');
   assert.is(lookupEndpoint(4101), null);
   reg.close();
   assert.not.ok(exists(reg.entryPath));
@@ -116,7 +122,7 @@ test('the directory is created with mode 0700 whatever the umask, and read from 
     process.umask(old);
   }
   assert.is(mode(dir), 0o700);
-  assert.is(mode(path.join(dir, 'port-4102.json')), 0o600);
+  assert.is(mode(path.join(dir, entryName(4102))), 0o600);
   assert.is(lookupEndpoint(4102).port, 4102);
 });
 
@@ -152,9 +158,9 @@ test('an entry of a process killed with SIGKILL is stale: lookup returns null an
   assert.equal(lookupEndpoint(4200), peer.entry, 'live while the process runs');
   assert.ok(fs.lstatSync(peer.controlPath).isSocket());
   await peer.kill();
-  assert.ok(exists(path.join(dir, 'port-4200.json')), 'the dead process left its entry');
+  assert.ok(exists(path.join(dir, entryName(4200))), 'the dead process left its entry');
   assert.is(lookupEndpoint(4200), null);
-  assert.not.ok(exists(path.join(dir, 'port-4200.json')), 'entry removed');
+  assert.not.ok(exists(path.join(dir, entryName(4200))), 'entry removed');
   assert.not.ok(exists(peer.controlPath), 'control socket removed');
 });
 
@@ -175,7 +181,7 @@ test('a live pid with another start time (a recycled pid) is stale', () => {
   assert.is(lookupEndpoint(4300)?.pid, process.ppid);
   reg.close();
   assert.ok(exists(reg.entryPath), 'close() leaves an entry that is no longer ours');
-  assert.equal(fs.readdirSync(dir).sort(), [path.basename(reg.entry.controlPath), 'port-4300.json'].sort());
+  assert.equal(fs.readdirSync(dir).sort(), [path.basename(reg.entry.controlPath), entryName(4300)].sort());
 });
 
 test('an exited process not yet reaped (a zombie) is dead', async () => {
@@ -192,9 +198,9 @@ test('an exited process not yet reaped (a zombie) is dead', async () => {
     if (stat.state !== 'Z') await new Promise((r) => setTimeout(r, 5));
   }
   assert.is(stat.state, 'Z', 'the child became a zombie');
-  const file = path.join(dir, 'port-4350.json');
+  const file = path.join(dir, entryName(4350));
   const entry = {
-    version: 1, port: 4350, host: '', pid: zombie, startTime: stat.startTime,
+    version: 2, port: 4350, host: '', ...nsFields(''), pid: zombie, startTime: stat.startTime,
     controlPath: path.join(dir, 'ctl-4350.sock'), ringCapacity: 262144, createdAt: Date.now(),
   };
   fs.writeFileSync(file, JSON.stringify(entry), { mode: 0o600 });
@@ -211,12 +217,12 @@ test('garbage entries are treated as stale: null, removed, no throw; a valid one
   fs.writeFileSync(outsideSocket, 'not ours to delete');
   const port = 4400;
   const valid = {
-    version: 1, port, host: '127.0.0.1', pid: process.pid, startTime: processStartTime(process.pid),
+    version: 2, port, host: '127.0.0.1', ...nsFields('127.0.0.1'), pid: process.pid, startTime: processStartTime(process.pid),
     controlPath: path.join(dir, `ctl-${port}-${process.pid}-1.sock`), ringCapacity: 262144, createdAt: Date.now(),
   };
-  const file = path.join(dir, `port-${port}.json`);
+  const file = path.join(dir, entryName(port));
   const cases = {
-    'not JSON': '{"version": 1, "port":',
+    'not JSON': '{"version": 2, "port":',
     'an array': '[1, 2, 3]',
     'huge (valid JSON padded past 4 KiB)': JSON.stringify(valid) + ' '.repeat(5000),
     'port as a string': JSON.stringify({ ...valid, port: String(port) }),
@@ -229,6 +235,8 @@ test('garbage entries are treated as stale: null, removed, no throw; a valid one
     'relative controlPath': JSON.stringify({ ...valid, controlPath: 'ctl.sock' }),
     'ringCapacity not a power of two': JSON.stringify({ ...valid, ringCapacity: 100000 }),
     'host not a string': JSON.stringify({ ...valid, host: 127 }),
+    'addresses not IP addresses': JSON.stringify({ ...valid, addresses: ['example.com'] }),
+    'netns not the file name\'s': JSON.stringify({ ...valid, netns: '12345' }),
   };
   for (const [name, text] of Object.entries(cases)) {
     fs.writeFileSync(file, text, { mode: 0o600 });
@@ -266,8 +274,8 @@ test('garbage entries are treated as stale: null, removed, no throw; a valid one
 
 test('an entry in a newer format with a live owner is not used and not removed', () => {
   const dir = freshDir();
-  const file = path.join(dir, 'port-4450.json');
-  fs.writeFileSync(file, JSON.stringify({ version: 2, pid: process.pid, startTime: processStartTime(process.pid), whatever: true }));
+  const file = path.join(dir, entryName(4450));
+  fs.writeFileSync(file, JSON.stringify({ version: 3, pid: process.pid, startTime: processStartTime(process.pid), whatever: true }));
   assert.is(lookupEndpoint(4450), null);
   assert.ok(exists(file));
   throwsRegistry(() => registerEndpoint({ port: 4450, host: '', controlPath: listening(controlPathFor(4450)) }), 'address-in-use', /newer format/);
@@ -300,7 +308,7 @@ test('listEndpoints: live entries by port; stale entries, dead sockets and old l
   const orphan = await startRegistrant('orphan', 4604);
   const alive = await startRegistrant('orphan', 4605);
   await Promise.all([dead.kill(), orphan.kill()]);
-  fs.writeFileSync(path.join(dir, 'port-4606.json'), 'garbage');
+  fs.writeFileSync(path.join(dir, entryName(4606)), 'garbage');
   const oldTemp = path.join(dir, '.tmp-1-abc');
   const newTemp = path.join(dir, '.tmp-2-abc');
   fs.writeFileSync(oldTemp, '');
@@ -311,7 +319,7 @@ test('listEndpoints: live entries by port; stale entries, dead sockets and old l
   assert.equal(listEndpoints(), [c.entry, b.entry, a.entry]);
   const left = fs.readdirSync(dir).sort();
   const ours = [a, b, c].map((r) => path.basename(r.entry.controlPath));
-  assert.equal(left, [...ours, path.basename(newTemp), path.basename(alive.controlPath), 'port-4601.json', 'port-10000.json', 'port-999.json'].sort());
+  assert.equal(left, [...ours, path.basename(newTemp), path.basename(alive.controlPath), entryName(4601), entryName(10000), entryName(999)].sort());
   await alive.kill();
   for (const r of [a, b, c]) r.close();
 });
@@ -320,11 +328,11 @@ testIf(test, isRoot, 'needs root to run a process as another user')('an entry of
   // The reader runs as uid 65534 in its own registry; the entry names this (root) process.
   const dir = freshDir();
   fs.chownSync(dir, 65534, 65534);
-  const file = path.join(dir, 'port-4750.json');
+  const file = path.join(dir, entryName(4750));
   const lookupAsNobody = () => JSON.parse(execFileSync(process.execPath, [LOOKUP, '4750'],
     { uid: 65534, gid: 65534, env: { ...process.env, XWAY_DIR: dir }, encoding: 'utf8' }));
   const entry = {
-    version: 1, port: 4750, host: '', pid: process.pid, startTime: processStartTime(process.pid),
+    version: 2, port: 4750, host: '', ...nsFields(''), pid: process.pid, startTime: processStartTime(process.pid),
     controlPath: path.join(dir, 'ctl-4750.sock'), ringCapacity: 262144, createdAt: Date.now(),
   };
   fs.writeFileSync(file, JSON.stringify(entry), { mode: 0o600 });
@@ -385,7 +393,7 @@ test('bad arguments are refused before anything is written', () => {
   assert.throws(() => registerEndpoint({ port: 0, host: '', controlPath: path.join(dir, 'x.sock') }), (e) => e.code === 'ERR_OUT_OF_RANGE');
   assert.throws(() => lookupEndpoint(70000), (e) => e.code === 'ERR_OUT_OF_RANGE');
   throwsRegistry(() => registerEndpoint({ port: 4950, host: '', controlPath: '/tmp/elsewhere.sock' }), 'invalid-argument', /not inside the registry directory/);
-  throwsRegistry(() => registerEndpoint({ port: 4950, host: '', controlPath: path.join(dir, 'port-1.json') }), 'invalid-argument', /registry file/);
+  throwsRegistry(() => registerEndpoint({ port: 4950, host: '', controlPath: path.join(dir, entryName(1)) }), 'invalid-argument', /registry file/);
   assert.equal(fs.readdirSync(dir), []);
 });
 
@@ -400,7 +408,7 @@ test('workers of one cluster (one group) each register the port; lookups take th
   children.push(async () => { sleeper.kill('SIGKILL'); await exited; });
   await new Promise((resolve) => sleeper.on('spawn', resolve));
   const second = registerEndpoint({ port, host: '127.0.0.1', controlPath, pid: sleeper.pid, group: 777 });
-  assert.match(path.basename(second.entryPath), new RegExp(`^member-${port}-${sleeper.pid}-\\d+\\.json$`));
+  assert.match(path.basename(second.entryPath), new RegExp(`^member-${port}-${NS.netns || '0'}-${sleeper.pid}-\\d+\\.json$`));
   // Another group, or no group, still finds the port in use.
   throwsRegistry(() => registerEndpoint({ port, host: '127.0.0.1', controlPath, pid: sleeper.pid, group: 778 }), 'address-in-use');
   const seen = new Set();

@@ -31,6 +31,9 @@ export interface HostConnectOptions extends HostChannelOptions {
   route?: Route;
   /** The listening port the connection is for. */
   port?: number;
+  /** Where this process lives (network namespace, container name), told to the server for its
+   *  observers (xway stat). */
+  place?: { netns: string; container: string };
   /** Called with the end as soon as its channel is laid out, before the server accepts: what is
    *  written to it then reaches the server with the OPEN (accept overlaps the first data). */
   onLaidOut?: (end: LinkChannelEnd) => void;
@@ -178,7 +181,7 @@ function setUpLink(path: string, options: HostConnectOptions): Promise<Link> {
         made.port = port;
         const platform = new HostLinkPlatform({ regionFd, chunk0: { ...chunk0, bytes: CHUNK0_BYTES }, port, ctl, pid: peerPid, maxBytes: limits.linkBytes });
         hostLink = new Link('initiator', platform);
-        ctl.send(encode({ type: MessageType.Link, pid: process.pid, chunk0: CHUNK0_BYTES }), [regionFd, eventFd]);
+        ctl.send(encode({ type: MessageType.Link, pid: process.pid, chunk0: CHUNK0_BYTES, place: options.place ?? { netns: '', container: '' } }), [regionFd, eventFd]);
       }
     } catch (err) {
       fail(err as Error);

@@ -26,11 +26,13 @@ export interface HostLinkResources {
   pid: number;
   /** Largest region this side accepts or makes. */
   maxBytes: number;
+  /** Where the peer says it lives (network namespace, container), for observers. */
+  place?: { netns: string; container: string };
 }
 
 export class HostLinkPlatform implements LinkPlatform {
   readonly name = 'host' as const;
-  readonly peer: { pid: number };
+  readonly peer: { pid: number; netns?: string; container?: string };
   readonly chunk0: ChunkPlace;
   readonly regionFd: number;
   readonly #port: number;
@@ -42,7 +44,7 @@ export class HostLinkPlatform implements LinkPlatform {
   #closed = false;
 
   constructor(r: HostLinkResources) {
-    this.peer = { pid: r.pid };
+    this.peer = { pid: r.pid, ...(r.place ? { netns: r.place.netns, container: r.place.container } : {}) };
     this.chunk0 = r.chunk0;
     this.regionFd = r.regionFd;
     this.#port = r.port;

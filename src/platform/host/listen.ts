@@ -31,7 +31,13 @@ export interface HostListener {
 export interface HostListenOptions extends HostChannelOptions {
   /** A client was refused (malformed hello, limits, timeout…); for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string) => void;
+  /** Why a client with these credentials (SO_PEERCRED) may not link, or null. Default: anyone but
+   *  this process's own user is refused. */
+  admitPeer?: (cred: { pid: number; uid: number; gid: number }) => string | null;
 }
+
+const ownUserOnly = (cred: { uid: number }) =>
+  cred.uid === process.geteuid?.() ? null : `uid ${cred.uid} is not this server's user (uid ${process.geteuid?.()})`;
 
 /** Listens on `path` (a Unix socket, created owner-only) for links; every OPEN on them goes to
  *  `onOpen`. */
@@ -89,7 +95,7 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
       l.onOpen = (request) => onOpen(request, l);
     };
 
-    const onLink = (pid: number, chunk0Bytes: number, regionFd: number, clientEventFd: number, took: () => void) => {
+    const onLink = (pid: number, chunk0Bytes: number, regionFd: number, clientEventFd: number, took: () => void, place: { netns: string; container: string }) => {
       made = { regionFd }; // released with the rest if anything below refuses
       if (pending > limits.maxPending) throw new ProtocolError('busy', `more than ${limits.maxPending} set-ups in progress`);
       if (chunk0Bytes !== CHUNK0_BYTES) throw new ProtocolError('malformed', `chunk 0 of ${chunk0Bytes} bytes, expected ${CHUNK0_BYTES}`);
@@ -108,7 +114,7 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
       made.port = port;
       bindPort(port, clientEventFd);
       took(); // the port owns the client's eventfd from here
-      const platform = new HostLinkPlatform({ regionFd, chunk0: { ...chunk0, bytes: CHUNK0_BYTES }, port, ctl, pid, maxBytes: limits.linkBytes });
+      const platform = new HostLinkPlatform({ regionFd, chunk0: { ...chunk0, bytes: CHUNK0_BYTES }, port, ctl, pid, maxBytes: limits.linkBytes, place });
       try {
         l = new Link('acceptor', platform); // checks the header the client wrote
       } catch (err) {
@@ -143,15 +149,17 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
     };
 
     let pid = 0;
+    let denied: string | null = null;
     const ctl: CtlSocket = new native.CtlSocket(fd, (data, fds) => {
       let owned = fds; // descriptors we still have to close if this message is refused
       try {
+        if (denied !== null) throw new ProtocolError('denied', denied);
         if (stage !== 'hello') throw new ProtocolError('malformed', 'control message after set-up');
         const message = decode(data, fds.length);
         pid = ctl.peerCredentials().pid; // the kernel's word, not the hello's
         if (message.type === MessageType.Link) {
           owned = [fds[1]]; // the region is `made`'s from here
-          onLink(pid, message.chunk0, fds[0], fds[1], () => (owned = []));
+          onLink(pid, message.chunk0, fds[0], fds[1], () => (owned = []), message.place);
         } else if (message.type === MessageType.LinkThreads) {
           onLinkThreads(pid, message.threadId, message.token);
           pollWhileSettingUp(ctl, () => stage === 'done');
@@ -168,6 +176,13 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
       if (link) (lifeline ? lifeline.controlClosed() : link.lost(why));
       else refuse('malformed', `client went away during set-up (${code ?? 'EOF'})`);
     });
+    // Who it is, as the kernel says (mapped into our user namespace): a client that may not link is
+    // told so when it speaks, and keeps nothing of ours.
+    try {
+      denied = (options.admitPeer ?? ownUserOnly)(ctl.peerCredentials());
+    } catch (err) {
+      denied = `its credentials cannot be read (${(err as Error).message})`;
+    }
   });
 
   return {

@@ -2,7 +2,9 @@
 // arrives whole). Two messages, then the socket stays open for the link's life as its lifeline:
 // either side learns of the other's death at once (even SIGKILL) as the socket closing.
 //
-//   client -> server  LINK         version, its pid, chunk 0's size   + fds: the region (a memfd,
+//   client -> server  LINK         version, its pid, chunk 0's size,  + fds: the region (a memfd,
+//                                  where it lives (network namespace,
+//                                  container name: for xway stat)
 //                                                                        chunk 0 laid out), its eventfd
 //   server -> client  LINK_ACCEPT                                     + fds: the server's eventfd
 //              or     REFUSE       a reason code and text
@@ -31,10 +33,12 @@ export enum MessageType {
   LinkAcceptThreads = 6,
 }
 
-export type RefuseReason = 'version' | 'capacity' | 'busy' | 'malformed' | 'internal';
-const REASONS: RefuseReason[] = ['version', 'capacity', 'busy', 'malformed', 'internal'];
+export type RefuseReason = 'version' | 'capacity' | 'busy' | 'malformed' | 'internal' | 'denied';
+const REASONS: RefuseReason[] = ['version', 'capacity', 'busy', 'malformed', 'internal', 'denied'];
 
-export interface LinkHello { type: MessageType.Link; pid: number; chunk0: number }
+/** Where a client lives, as it says (for observers only: nothing is decided on it). */
+export interface PeerPlace { netns: string; container: string }
+export interface LinkHello { type: MessageType.Link; pid: number; chunk0: number; place: PeerPlace }
 export interface LinkAccept { type: MessageType.LinkAccept }
 export interface Refuse { type: MessageType.Refuse; reason: RefuseReason; text: string }
 export interface LinkThreads { type: MessageType.LinkThreads; pid: number; threadId: number; token: string }
@@ -69,6 +73,23 @@ const BODY: Record<MessageType, number> = {
   [MessageType.LinkAcceptThreads]: 0,
 };
 const MAX_REFUSE_TEXT = 200;
+const MAX_PLACE_TEXT = 64;
+
+function placeBytes(place: PeerPlace): Uint8Array {
+  const netns = Buffer.from(place.netns.slice(0, 20), 'latin1');
+  const container = Buffer.from(place.container, 'utf8').subarray(0, MAX_PLACE_TEXT);
+  return Buffer.concat([Buffer.from([netns.length, container.length]), netns, container]);
+}
+
+function readPlace(bytes: Uint8Array, at: number, malformed: (why: string) => never): PeerPlace {
+  if (bytes.length < at + 2) malformed('no place');
+  const nl = bytes[at], cl = bytes[at + 1];
+  if (nl > 20 || cl > MAX_PLACE_TEXT || bytes.length !== at + 2 + nl + cl) malformed('place lengths');
+  const netns = Buffer.from(bytes.subarray(at + 2, at + 2 + nl)).toString('latin1');
+  const container = Buffer.from(bytes.subarray(at + 2 + nl, at + 2 + nl + cl)).toString('utf8');
+  if (!/^[0-9]*$/.test(netns) || /[\0-\x1f]/.test(container)) malformed('place characters');
+  return { netns, container };
+}
 
 function header(type: MessageType, body: number): DataView {
   const view = new DataView(new ArrayBuffer(HEADER + body));
@@ -84,7 +105,11 @@ export function encode(message: Message): Uint8Array {
       const v = header(message.type, BODY[message.type]);
       v.setUint32(8, message.pid, true);
       v.setUint32(12, message.chunk0, true);
-      return new Uint8Array(v.buffer);
+      const place = placeBytes(message.place);
+      const out = new Uint8Array(v.byteLength + place.length);
+      out.set(new Uint8Array(v.buffer), 0);
+      out.set(place, v.byteLength);
+      return out;
     }
     case MessageType.LinkThreads: {
       const v = header(message.type, BODY[message.type]);
@@ -122,11 +147,11 @@ export function decode(bytes: Uint8Array, fdCount: number): Message {
   const type = v.getUint8(6) as MessageType;
   if (!(type in BODY)) malformed(`unknown message type ${type}`);
   const body = bytes.length - HEADER;
-  if (type === MessageType.Refuse ? body < BODY[type] : body !== BODY[type]) malformed(`type ${type} with ${body} body bytes`);
+  if (type === MessageType.Refuse || type === MessageType.Link ? body < BODY[type] : body !== BODY[type]) malformed(`type ${type} with ${body} body bytes`);
   if (fdCount !== FDS_PER_MESSAGE[type]) malformed(`type ${type} carries ${fdCount} descriptors, expected ${FDS_PER_MESSAGE[type]}`);
   switch (type) {
     case MessageType.Link:
-      return { type, pid: v.getUint32(8, true), chunk0: v.getUint32(12, true) };
+      return { type, pid: v.getUint32(8, true), chunk0: v.getUint32(12, true), place: readPlace(bytes, HEADER + BODY[type], malformed) };
     case MessageType.LinkThreads:
       return { type, pid: v.getUint32(8, true), threadId: v.getUint32(12, true), token: Buffer.from(bytes.subarray(16, 16 + TOKEN_BYTES)).toString('hex') };
     case MessageType.LinkAccept:
