@@ -111,6 +111,13 @@ const labs = new Set();
 process.on('exit', () => {
   for (const lab of labs) lab.closeSync();
 });
+// Ctrl-C or a kill of the test run: clean up, then die of the signal as the run would have.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    for (const lab of labs) lab.closeSync();
+    process.kill(process.pid, signal);
+  });
+}
 
 let labCount = 0;
 
@@ -155,6 +162,10 @@ class Lab {
     fs.mkdirSync(this.shared);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0700', `${this.id}-registry`, this.shared], { stdio: 'pipe' });
     this.setRegistry(registry);
+    // Every container's network namespace, bound where a program started with seeNamespaces can
+    // enter it (nsenter --net=/run/xct-netns/<name>): for a role that must sit in another
+    // container's network namespace (the semantics suite's server role).
+    fs.mkdirSync(path.join(this.base, 'netns'));
     ip('netns', 'add', this.switchNs);
     ip('-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', this.switchNs, 'link', 'set', 'br0', 'up');
@@ -176,6 +187,9 @@ class Lab {
       // A container that does not share the registry gets an empty directory of its own there.
       const own = path.join(this.base, `own-${name}`);
       fs.mkdirSync(own, { mode: 0o700 });
+      const bound = path.join(this.base, 'netns', name);
+      fs.writeFileSync(bound, '');
+      execFileSync('mount', ['--bind', `/run/netns/${ns}`, bound], { stdio: 'pipe' });
       this.containers[name] = { name, ns, address, shared: spec.shared !== false, own, hostname: `${this.id}-${name}`, inode: fs.statSync(`/run/netns/${ns}`).ino };
       n++;
     }
@@ -204,9 +218,10 @@ class Lab {
   /**
    * Starts `node [nodeArgs] file [args]` in container `name` (a Program). Options: uid, gid,
    * groups (numbers; default root), env (added to a clean environment: XWAY_DIR=/run/xway unless
-   * env.XWAY_DIR is null), nodeArgs.
+   * env.XWAY_DIR is null), nodeArgs, seeNamespaces (every container's network namespace at
+   * /run/xct-netns/<name>, to nsenter).
    */
-  start(name, file, { args = [], nodeArgs = [], env = {}, uid, gid, groups = [] } = {}) {
+  start(name, file, { args = [], nodeArgs = [], env = {}, uid, gid, groups = [], seeNamespaces = false } = {}) {
     const c = this.containers[name];
     if (!c) throw new Error(`no container ${name} in this lab`);
     const clean = {};
@@ -224,8 +239,9 @@ class Lab {
       'mount -t tmpfs -o size=16m,mode=0755 xct-run /run',
       `mkdir -p ${SHARED_MOUNT}`,
       `mount --bind "$XCT_REGISTRY" ${SHARED_MOUNT}`,
+      'if [ -n "$XCT_NETNS" ]; then mkdir -p /run/xct-netns && mount --rbind "$XCT_NETNS" /run/xct-netns; fi',
       'mount -t tmpfs -o size=512m,mode=1777 xct-tmp /tmp',
-      'unset XCT_HOSTNAME XCT_REGISTRY',
+      'unset XCT_HOSTNAME XCT_REGISTRY XCT_NETNS',
       'exec "$@"',
     ].join('\n');
     const identity = uid === undefined && gid === undefined && groups.length === 0 ? [] : [
@@ -237,7 +253,7 @@ class Lab {
     ];
     const child = spawn('ip', argv, {
       cwd: ROOT,
-      env: { ...environment, XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own },
+      env: { ...environment, XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own, ...(seeNamespaces ? { XCT_NETNS: path.join(this.base, 'netns') } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const program = new Program(child, c, file);
