@@ -18,9 +18,10 @@ export function debugLines(stderr, host, port) {
   return stderr.split('\n').filter((l) => l.startsWith('xway: ') && l.includes(where));
 }
 
-/** Why the connection to host:port took TCP, from the client's XWAY_DEBUG lines ('' if none said). */
+/** Why the last connection to host:port that took TCP did, from the client's XWAY_DEBUG lines
+ *  ('' if none said). */
 export function tcpReason(stderr, host, port) {
-  const line = debugLines(stderr, host, port).find((l) => / -> tcp \(/.test(l));
+  const line = debugLines(stderr, host, port).filter((l) => / -> tcp \(/.test(l)).at(-1);
   return line ? line.slice(line.indexOf('-> tcp (') + 8, -1) : '';
 }
 

@@ -13,7 +13,8 @@
 //     container's), PID, mount, UTS and IPC namespaces (`ip netns exec <ns> unshare --pid --mount
 //     --uts --ipc --fork --mount-proc --kill-child`), a private /tmp and /run (so the default
 //     registry directory, /tmp/xway-<uid>, is never shared by accident), a host name of its own,
-//     and optionally another uid/gid/groups (setpriv; numeric ids, no passwd entries needed).
+//     and optionally another uid/gid/groups (setpriv; numeric ids, no passwd entries needed);
+//   - an /etc/hosts in which every container is <name>.lab (as Compose's service names resolve).
 //
 // lab.close() removes everything (kills the programs, deletes the namespaces — which deletes their
 // veths —, unmounts the tmpfs, removes the directory); an exit handler does it too if a test
@@ -193,6 +194,11 @@ class Lab {
       this.containers[name] = { name, ns, address, shared: spec.shared !== false, own, hostname: `${this.id}-${name}`, inode: fs.statSync(`/run/netns/${ns}`).ino };
       n++;
     }
+    // Every container's name resolves in every container, as Docker's DNS resolves service names:
+    // <name>.lab (and the host name) to its address, from an /etc/hosts of the lab's own.
+    const hosts = ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback',
+      ...Object.values(this.containers).map((c) => `${c.address} ${c.name}.lab ${c.hostname}`)];
+    fs.writeFileSync(path.join(this.base, 'hosts'), hosts.join('\n') + '\n');
   }
 
   /** Sets the owner, group and mode of the shared registry's root directory. */
@@ -240,8 +246,9 @@ class Lab {
       `mkdir -p ${SHARED_MOUNT}`,
       `mount --bind "$XCT_REGISTRY" ${SHARED_MOUNT}`,
       'if [ -n "$XCT_NETNS" ]; then mkdir -p /run/xct-netns && mount --rbind "$XCT_NETNS" /run/xct-netns; fi',
+      'mount --bind "$XCT_HOSTS" /etc/hosts',
       'mount -t tmpfs -o size=512m,mode=1777 xct-tmp /tmp',
-      'unset XCT_HOSTNAME XCT_REGISTRY XCT_NETNS',
+      'unset XCT_HOSTNAME XCT_REGISTRY XCT_NETNS XCT_HOSTS',
       'exec "$@"',
     ].join('\n');
     const identity = uid === undefined && gid === undefined && groups.length === 0 ? [] : [
@@ -253,7 +260,7 @@ class Lab {
     ];
     const child = spawn('ip', argv, {
       cwd: ROOT,
-      env: { ...environment, XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own, ...(seeNamespaces ? { XCT_NETNS: path.join(this.base, 'netns') } : {}) },
+      env: { ...environment, XCT_HOSTS: path.join(this.base, 'hosts'), XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own, ...(seeNamespaces ? { XCT_NETNS: path.join(this.base, 'netns') } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const program = new Program(child, c, file);

@@ -111,6 +111,19 @@ test('xway stat shows each endpoint\'s and connection\'s network namespace and c
   await b.ask('destroy', { conn: client.conn });
 });
 
+test('a client in B connecting to A by name (<name>.lab, as Compose resolves service names) rides a ring too', async () => {
+  await a.ask('listen', { port: 7106, host: '0.0.0.0' });
+  const client = await b.ask('connect', { host: 'a.lab', port: 7106 });
+  assert.not.ok(client.error, `connect from B to a.lab:7106: ${JSON.stringify(client.error)}`);
+  assert.is(client.remoteAddress, A.address, 'the name resolved to A\'s address');
+  const server = await a.event('connection', (e) => e.server === 7106 && e.remotePort === client.localPort);
+  const why = tcpReason(b.stderr, 'a.lab', 7106);
+  assert.equal({ client: client.transport, server: server.transport }, { client: 'ring', server: 'ring' },
+    `the connection to a.lab:7106 rides a ring${why ? `; the client took TCP because: ${why}` : ''}`);
+  assert.is(client.localAddress, B.address);
+  await b.ask('destroy', { conn: client.conn });
+});
+
 test('an unmodified http server in A and client in B, both under the preload, work over rings', async () => {
   const env = { XWAY_DEBUG: '1' };
   const server = lab.start('a', path.join(FIXTURES, 'http-server.mjs'), { nodeArgs: ['--import', PRELOAD], args: ['7105'], env });
