@@ -18,6 +18,7 @@ import { summarize, type Summary } from './stats.js';
 import { renderSvg } from './svg.js';
 import { judgeTargets, formatTargets, type IdleResult } from './targets.js';
 import { formatReport } from './report.js';
+import { createNetnsPair, netnsUnavailableReason, registryDirIn, type NetnsPair } from './netns.js';
 
 export const BENCH_HELP = `Usage: xway bench [options]
 
@@ -46,6 +47,9 @@ Options:
   --ring SIZE        ring capacity each direction (default: xway's, 256k)
   --threads          the two ends are worker threads of one process, not two processes
                      (CPU time is then the whole process's)
+  --netns            the two processes in two network namespaces joined by a veth pair, as two
+                     containers on one host: TCP crosses the veth (192.0.2.102 → 192.0.2.101)
+                     instead of loopback (needs root; src/cli/bench/netns.ts)
   --idle             also measure an idle connection: both ends' CPU time over --duration
   --targets          judge the socket layer's targets (64 KiB stream ≥ 4× TCP, 1 KiB ≥ 8×, rr ≤ 1/6,
                      crr setup ≤ 2× TCP's, idle connection uses no CPU)
@@ -75,6 +79,7 @@ export interface BenchOptions {
   reps: number;
   ring: number;
   threads: boolean;
+  netns: boolean;
   idle: boolean;
   targets: boolean;
   preset: string | null;
@@ -92,7 +97,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const { values: v } = parseFlags(argv, {
     test: { type: 'string' }, size: { type: 'string' }, request: { type: 'string' }, response: { type: 'string' },
     transport: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' },
-    ring: { type: 'string' }, threads: { type: 'boolean' }, idle: { type: 'boolean' }, targets: { type: 'boolean' },
+    ring: { type: 'string' }, threads: { type: 'boolean' }, netns: { type: 'boolean' }, idle: { type: 'boolean' }, targets: { type: 'boolean' },
     preset: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, quiet: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -113,6 +118,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     reps: v.reps !== undefined ? parseNumber('reps', v.reps, { integer: true }) : preset.reps ?? 3,
     ring: v.ring !== undefined ? parseSize('ring', v.ring) : 0,
     threads: v.threads ?? false,
+    netns: v.netns ?? false,
     idle: v.idle ?? preset.idle ?? false,
     targets: v.targets ?? preset.targets ?? false,
     preset: v.preset ?? null,
@@ -125,6 +131,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   if (o.ring && (o.ring & (o.ring - 1)) !== 0) throw new UsageError(`flag '--ring' must be a power of two between 4k and 16m, got ${o.ring}`);
   if (o.ring && (o.ring < 4096 || o.ring > 16 << 20)) throw new UsageError(`flag '--ring' must be between 4k and 16m, got ${sizeName(o.ring)}`);
   if (o.svg === '') throw new UsageError(`flag '--svg' needs a file name`);
+  if (o.netns && o.threads) throw new UsageError(`flags '--netns' and '--threads' exclude each other: threads share one network namespace`);
   return o;
 }
 
@@ -147,9 +154,9 @@ export interface Point {
 class Pair {
   server: Peer;
   client: Peer;
-  constructor(readonly threads: boolean) {
-    this.server = new Peer('server', threads);
-    this.client = new Peer('client', threads);
+  constructor(readonly threads: boolean, netns: NetnsPair | null = null) {
+    this.server = new Peer('server', threads, netns?.server);
+    this.client = new Peer('client', threads, netns?.client);
   }
   async ready(): Promise<void> {
     await Promise.all([this.server.ready, this.client.ready]);
@@ -297,7 +304,12 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
   const progress = new Progress(plan.length + idleTransports.length, o.quiet, perPoint, [
     ...plan.map(() => perPoint), ...idleTransports.map(() => 1.4),
   ]);
+  if (o.netns) {
+    const why = netnsUnavailableReason();
+    if (why) throw new CommandError(`--netns cannot run here: ${why}`);
+  }
   const socketDir = mkdtempSync(join(os.tmpdir(), 'xway-bench-'));
+  let netns: NetnsPair | null = null;
   const onSigint = () => {
     progress.clear();
     rmSync(socketDir, { recursive: true, force: true });
@@ -308,9 +320,11 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
   const failures: Failure[] = [];
   const idle: IdleResult[] = [];
   const started = performance.now();
-  let pair = new Pair(o.threads);
+  let pair: Pair | null = null;
   let n = 0;
   try {
+    if (o.netns) netns = createNetnsPair(registryDirIn(socketDir));
+    pair = new Pair(o.threads, netns);
     await pair.ready();
     for (const { row, rep } of plan) {
       const label = `${describeRow(row, o)} rep ${rep}/${o.reps}`;
@@ -324,7 +338,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
         progress.end(label, `FAILED: ${(err as Error).message}`);
         pair.kill(); // whatever state they are in, start the next point afresh
         await Promise.all([pair.server.exited, pair.client.exited]);
-        pair = new Pair(o.threads);
+        pair = new Pair(o.threads, netns);
         await pair.ready();
       }
     }
@@ -346,7 +360,8 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
   } finally {
     process.removeListener('SIGINT', onSigint);
     progress.clear();
-    await pair.close();
+    await pair?.close();
+    netns?.close();
     rmSync(socketDir, { recursive: true, force: true });
   }
   const seconds = (performance.now() - started) / 1e3;

@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { FromPeer, ToPeer } from './spec.js';
+import type { PeerLaunch } from './netns.js';
 
 const PEER_URL = new URL('./peer.js', import.meta.url);
 
@@ -20,7 +21,8 @@ export class Peer {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
 
-  constructor(name: string, threads: boolean) {
+  /** `launch` (--netns, netns.ts): fork this module with this program and environment instead. */
+  constructor(name: string, threads: boolean, launch?: PeerLaunch) {
     this.name = name;
     let ready!: () => void, failed!: (e: Error) => void;
     this.ready = new Promise((res, rej) => { ready = res; failed = rej; });
@@ -50,7 +52,10 @@ export class Peer {
       this.#worker.stderr.on('data', (d: string) => { this.#stderr = (this.#stderr + d).slice(-4000); });
       this.#worker.on('exit', (code) => onExit(`exited (code ${code})`));
     } else {
-      this.#child = fork(PEER_URL, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [], serialization: 'json' });
+      this.#child = fork(launch?.url ?? PEER_URL, [], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: launch?.execArgv ?? [], serialization: 'json',
+        ...(launch ? { execPath: launch.execPath, env: launch.env } : {}),
+      });
       this.#child.on('message', (m) => onMessage(m as FromPeer));
       this.#child.on('error', (err) => this.#die(new Error(`${name} peer: ${err.message}`)));
       this.#child.stderr!.setEncoding('utf8');

@@ -38,7 +38,7 @@ export function transportNote(out: BenchOutput): string {
   const ring = out.options.ring ? sizeName(out.options.ring) : '256 KiB (default)';
   const what: Record<string, string> = {
     ring: `ring = xway ring (xway.createServer/connect, transport 'force', ${ring} each direction)`,
-    tcp: 'tcp = net over 127.0.0.1',
+    tcp: out.options.netns ? 'tcp = net over a veth pair between two network namespaces (192.0.2.102 → 192.0.2.101; --netns)' : 'tcp = net over 127.0.0.1',
     unix: 'unix = net over a Unix socket',
   };
   return out.options.transports.map((t) => what[t]).join('; ');
