@@ -1,0 +1,110 @@
+// Fetches Debian source packages (Node's own tests, popular libraries' test suites) with apt-get,
+// without changing the system's apt configuration: each suite gets its own sources file
+// (deb-src only), index directory and cache under ~/.cache/xway-debian/, passed to apt with
+// -o Dir::Etc::SourceList=… / SourceParts / Dir::State::Lists / Dir::Cache. Binary package
+// installs (apt-get install) never see these indices.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Suites tried in turn until one carries an acceptable version (aliases, so the list ages well). */
+export const SUITES = ['stable', 'oldstable', 'testing', 'unstable'];
+const MIRROR = 'http://deb.debian.org/debian';
+const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const INDEX_MAX_AGE_MS = 24 * 3600 * 1000;
+
+/** `${XDG_CACHE_HOME:-~/.cache}/<name>` */
+export function cacheDir(name) {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), name);
+}
+
+/** The apt options that point apt at one suite's private sources file and state. */
+function aptOptions(suite) {
+  const dir = path.join(cacheDir('xway-debian'), 'apt', suite);
+  const sources = path.join(dir, 'sources.list');
+  if (!fs.existsSync(sources)) {
+    for (const sub of ['lists/partial', 'cache/archives/partial', 'sources.list.d']) {
+      fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    }
+    fs.writeFileSync(sources, `deb-src [signed-by=${KEYRING}] ${MIRROR} ${suite} main\n`);
+  }
+  const options = [
+    `Dir::Etc::SourceList=${sources}`,
+    `Dir::Etc::SourceParts=${path.join(dir, 'sources.list.d')}`,
+    `Dir::State::Lists=${path.join(dir, 'lists')}`,
+    `Dir::Cache=${path.join(dir, 'cache')}`,
+  ];
+  // As root apt downloads as the _apt user, who cannot enter /root/.cache; say so instead of
+  // letting it warn on every download.
+  if (process.getuid?.() === 0) options.push('APT::Sandbox::User=root');
+  return { dir, args: options.flatMap((o) => ['-o', o]) };
+}
+
+function apt(command, args, options = {}) {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
+}
+
+/** Refreshes a suite's Sources index when it is missing or older than a day. */
+function updateIndex(suite) {
+  const { dir, args } = aptOptions(suite);
+  const stamp = path.join(dir, 'updated');
+  const age = fs.existsSync(stamp) ? Date.now() - fs.statSync(stamp).mtimeMs : Infinity;
+  if (age < INDEX_MAX_AGE_MS) return;
+  apt('apt-get', [...args, '-qq', 'update']);
+  fs.writeFileSync(stamp, '');
+}
+
+/** Source versions of `pkg` in `suite`, newest first, per `apt-cache madison`. */
+function versionsIn(suite, pkg) {
+  const { args } = aptOptions(suite);
+  const out = apt('apt-cache', [...args, 'madison', pkg]);
+  return out.split('\n')
+    .filter((line) => line.includes('Sources'))
+    .map((line) => line.split('|')[1].trim());
+}
+
+/**
+ * Finds the first suite (in `suites` order) whose source package `pkg` has a version `accept`s,
+ * downloads its files (.dsc, tarballs) into ~/.cache/xway-debian/<pkg>_<version>/ and returns
+ * { pkg, version, suite, dir, files }. Downloads are kept, so a second call costs no network.
+ */
+export function fetchSource(pkg, { accept = () => true, suites = SUITES, log = () => {} } = {}) {
+  if (!fs.existsSync('/usr/bin/apt-get')) throw new Error('apt-get is needed to fetch Debian source packages');
+  const tried = [];
+  for (const suite of suites) {
+    updateIndex(suite);
+    const versions = versionsIn(suite, pkg);
+    tried.push(`${suite}: ${versions.join(', ') || 'none'}`);
+    const version = versions.find(accept);
+    if (!version) continue;
+    const dir = path.join(cacheDir('xway-debian'), `${pkg}_${version}`);
+    const done = path.join(dir, '.complete');
+    if (!fs.existsSync(done)) {
+      log(`downloading Debian source ${pkg} ${version} (${suite})`);
+      fs.mkdirSync(dir, { recursive: true });
+      apt('apt-get', [...aptOptions(suite).args, '-qq', 'source', '--download-only', `${pkg}=${version}`], { cwd: dir });
+      fs.writeFileSync(done, '');
+    }
+    return { pkg, version, suite, dir, files: fs.readdirSync(dir).filter((f) => !f.startsWith('.')) };
+  }
+  throw new Error(`no acceptable version of Debian source package ${pkg} (${tried.join('; ')})`);
+}
+
+/** The upstream tarball of a fetched source (`<pkg>_<upstream>.orig.tar.*`, not a component). */
+export function origTarball(source) {
+  const file = source.files.find((f) => /\.orig\.tar\.\w+$/.test(f));
+  if (!file) throw new Error(`${source.pkg} ${source.version}: no .orig tarball in ${source.dir}`);
+  return path.join(source.dir, file);
+}
+
+/**
+ * Extracts the members matching `patterns` (GNU tar wildcards, relative to the tarball's top
+ * folder, e.g. 'test/common/*') into `dest`, which is made anew. Only what is asked for is
+ * unpacked: Debian's patches are not applied (the tests run as upstream wrote them).
+ */
+export function extract(tarball, dest, patterns) {
+  fs.rmSync(dest, { recursive: true, force: true });
+  fs.mkdirSync(dest, { recursive: true });
+  apt('tar', ['-xf', tarball, '-C', dest, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash', ...patterns.map((p) => `*/${p}`)]);
+}
