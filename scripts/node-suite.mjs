@@ -18,7 +18,8 @@ const HELP = `usage: node scripts/node-suite.mjs [options]
   --modules LIST   comma-separated, of ${MODULES.join(',')} (default: all)
   --filter REGEX   only files whose name matches
   --jobs N         files run at once (default 2)
-  --timeout S      per run, the whole process group is killed after it (default 60)
+  --timeout S      per run, the whole process group is killed after it (default 60); a preload
+                   run gets at most 10 s + 3 x its plain run's time, so a hang costs seconds
   --retries N      a preload failure is run again up to N times; a pass then is reported as flaky (default 1)
   --json FILE      write the full report as JSON
   --results FILE   write "NODE-SUITE: N passed, N failed, N skipped" (for .ci/run)
@@ -58,7 +59,7 @@ console.error(`Node ${process.version}, tests of Debian's nodejs ${tests.version
 
 let serial = 0;
 /** One run of `file` in `mode`, with the environment tools/test.py gives a test/parallel file. */
-async function runFile(file, mode, slot) {
+async function runFile(file, mode, slot, limitMs = timeoutMs) {
   const testDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xns-'));
   const env = {
     ...baseEnv(),
@@ -71,8 +72,8 @@ async function runFile(file, mode, slot) {
   const run = modeEnv(mode, env);
   const source = fs.readFileSync(path.join(parallel, file), 'utf8');
   const args = [...flagsOf(source), path.join('test', 'parallel', file)];
-  const result = await runProcess(process.execPath, args, { cwd: tests.root, env: run.env, timeoutMs });
-  result.ok = result.code === 0 && !result.timedOut;
+  const result = await runProcess(process.execPath, args, { cwd: tests.root, env: run.env, timeoutMs: limitMs });
+  Object.assign(result, { ok: result.code === 0 && !result.timedOut, limitMs });
   if (opts.keep) {
     fs.writeFileSync(path.join(testDir, 'output.txt'), result.output);
     result.kept = testDir;
@@ -88,10 +89,13 @@ const results = await runPool(files, jobs, async (file, slot) => {
   const entry = { file, module: moduleOf(file) };
   entry.plain = await runFile(file, 'plain', slot);
   if (entry.plain.ok) {
-    entry.preload = await runFile(file, 'preload', slot);
+    // A file that has not exited long after its plain run would have is hanging (the preload
+    // keeping the process alive is a failure of its own): say so without waiting the full limit.
+    const limit = Math.min(timeoutMs, 10_000 + 3 * entry.plain.ms);
+    entry.preload = await runFile(file, 'preload', slot, limit);
     for (let i = 0; i < retries && !entry.preload.ok; i++) {
       entry.failedFirst = (entry.failedFirst ?? []).concat(summary(entry.preload));
-      entry.preload = await runFile(file, 'preload', slot);
+      entry.preload = await runFile(file, 'preload', slot, limit);
     }
   }
   classify(entry);
@@ -100,7 +104,7 @@ const results = await runPool(files, jobs, async (file, slot) => {
 });
 
 function summary(run) {
-  const how = run.timedOut ? `timed out after ${opts.timeout} s` : run.signal ? `killed by ${run.signal}` : `exit code ${run.code}`;
+  const how = run.timedOut ? `timed out after ${(run.limitMs / 1000).toFixed(1)} s` : run.signal ? `killed by ${run.signal}` : `exit code ${run.code}`;
   return { how, excerpt: excerpt(run.output.replaceAll(`${tests.root}/`, '')) };
 }
 

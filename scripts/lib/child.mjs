@@ -3,10 +3,19 @@
 import { spawn } from 'node:child_process';
 
 const OUTPUT_LIMIT = 256 * 1024;
+const live = new Set();
+// Stopped from outside (Ctrl-C, CI's `timeout`): the tests' process groups go too.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const pid of live) { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }
+    process.exit(130);
+  });
+}
 
 /**
  * Runs `command args` with `options` (cwd, env) and resolves
- * { code, signal, timedOut, ms, output, exitedAt } once it exited (or was killed after `timeoutMs`).
+ * { code, signal, timedOut, killed, ms, output, exitedAt } once it exited (or was killed after
+ * `timeoutMs`, or by `onOutput(chunk, kill)` calling `kill()`: then `killed` is true).
  * `output` is stdout and stderr interleaved, cut at 256 KiB. `exitedAt` is the elapsed ms at the
  * main process's exit, which can be earlier than the end of its output when a child it started
  * still holds the pipes (those are killed with the group at exit).
@@ -15,12 +24,14 @@ export function runProcess(command, args, { cwd, env, timeoutMs, onOutput } = {}
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child.pid);
     let output = '';
     let timedOut = false;
     let exitedAt = null;
+    let killed = false;
     const collect = (chunk) => {
       if (output.length < OUTPUT_LIMIT) output += chunk.toString('utf8').slice(0, OUTPUT_LIMIT - output.length);
-      onOutput?.(chunk);
+      onOutput?.(chunk, () => { killed = true; killGroup(); release(); });
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -39,7 +50,8 @@ export function runProcess(command, args, { cwd, env, timeoutMs, onOutput } = {}
     child.on('error', (error) => { output += `\n[spawn failed: ${error.message}]`; });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, ms: Date.now() - started, exitedAt, output });
+      live.delete(child.pid);
+      resolve({ code, signal, timedOut, killed, ms: Date.now() - started, exitedAt, output });
     });
   });
 }

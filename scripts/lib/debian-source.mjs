@@ -65,9 +65,11 @@ function versionsIn(suite, pkg) {
 }
 
 /**
- * Finds the first suite (in `suites` order) whose source package `pkg` has a version `accept`s,
- * downloads its files (.dsc, tarballs) into ~/.cache/xway-debian/<pkg>_<version>/ and returns
- * { pkg, version, suite, dir, files }. Downloads are kept, so a second call costs no network.
+ * Finds the first suite (in `suites` order) whose source package `pkg` has a version `accept`s
+ * and downloadable, downloads its upstream tarball (`<pkg>_<upstream>.orig.tar.*`, not the component tarballs or
+ * Debian's packaging) into ~/.cache/xway-debian/<pkg>_<version>/ and returns
+ * { pkg, version, suite, tarball }. Only that file is fetched, with apt's own downloader checking
+ * it against the SHA-256 of the signed index; it is kept, so a second call costs no network.
  */
 export function fetchSource(pkg, { accept = () => true, suites = SUITES, log = () => {} } = {}) {
   if (!fs.existsSync('/usr/bin/apt-get')) throw new Error('apt-get is needed to fetch Debian source packages');
@@ -78,24 +80,30 @@ export function fetchSource(pkg, { accept = () => true, suites = SUITES, log = (
     tried.push(`${suite}: ${versions.join(', ') || 'none'}`);
     const version = versions.find(accept);
     if (!version) continue;
+    const { args } = aptOptions(suite);
+    // Lines of: 'URI' filename size SHA256:hash
+    const uris = apt('apt-get', [...args, '-qq', 'source', '--print-uris', `${pkg}=${version}`]);
+    const orig = uris.split('\n').map((l) => l.split(' ')).find(([, name]) => /\.orig\.tar\.\w+$/.test(name ?? ''));
+    if (!orig) throw new Error(`${pkg} ${version}: no upstream tarball in\n${uris}`);
+    const [uri, name, , hash] = orig;
     const dir = path.join(cacheDir('xway-debian'), `${pkg}_${version}`);
-    const done = path.join(dir, '.complete');
-    if (!fs.existsSync(done)) {
-      log(`downloading Debian source ${pkg} ${version} (${suite})`);
+    const tarball = path.join(dir, name);
+    if (!fs.existsSync(tarball)) {
+      log(`downloading ${name} (Debian ${suite})`);
       fs.mkdirSync(dir, { recursive: true });
-      apt('apt-get', [...aptOptions(suite).args, '-qq', 'source', '--download-only', `${pkg}=${version}`], { cwd: dir });
-      fs.writeFileSync(done, '');
+      try {
+        apt('/usr/lib/apt/apt-helper', [...args, 'download-file', uri.replace(/^'|'$/g, ''), `${tarball}.part`, hash]);
+      } catch (error) {
+        // A mirror can lack a file its index names (seen here: 404s behind a caching proxy);
+        // another suite's version may still be had.
+        tried[tried.length - 1] += ` (${version} not downloadable: ${String(error.stderr).split('\n')[0]})`;
+        continue;
+      }
+      fs.renameSync(`${tarball}.part`, tarball);
     }
-    return { pkg, version, suite, dir, files: fs.readdirSync(dir).filter((f) => !f.startsWith('.')) };
+    return { pkg, version, suite, tarball };
   }
   throw new Error(`no acceptable version of Debian source package ${pkg} (${tried.join('; ')})`);
-}
-
-/** The upstream tarball of a fetched source (`<pkg>_<upstream>.orig.tar.*`, not a component). */
-export function origTarball(source) {
-  const file = source.files.find((f) => /\.orig\.tar\.\w+$/.test(f));
-  if (!file) throw new Error(`${source.pkg} ${source.version}: no .orig tarball in ${source.dir}`);
-  return path.join(source.dir, file);
 }
 
 /**

@@ -3,7 +3,7 @@
 // out like Node's source: test/common, test/fixtures, test/parallel/<the modules' files>).
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir, extract, fetchSource, origTarball } from './debian-source.mjs';
+import { cacheDir, extract, fetchSource } from './debian-source.mjs';
 
 export const MODULES = ['net', 'http', 'https', 'tls', 'http2'];
 // test/common and the fixtures (keys, certificates, data files) are all the tests load.
@@ -23,7 +23,7 @@ export function nodeTests({ log = () => {} } = {}) {
   const source = fetchSource('nodejs', { accept: (v) => major(v) === want, log });
   const root = path.join(base, source.version);
   log(`extracting Node's tests into ${root}`);
-  extract(origTarball(source), root, MEMBERS);
+  extract(source.tarball, root, MEMBERS);
   fs.writeFileSync(path.join(root, MARKER), JSON.stringify({ ...source, members: MEMBERS }, null, 2));
   return { root, version: source.version };
 }
