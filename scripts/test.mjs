@@ -21,27 +21,34 @@ child.on('close', (code, signal) => {
   // uvu prints "Total: N", "Passed: N", "Skipped: N" (with colour codes) at the end.
   const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
   const count = (label) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
-  const total = count('Total'), skipped = count('Skipped') || 0;
+  const total = count('Total');
+  let skipped = count('Skipped') || 0;
   let passed = count('Passed');
   let failed = total - passed - skipped;
   if (!Number.isFinite(failed) || ((code !== 0 || signal) && failed === 0)) failed = Math.max(1, failed || 0);
-  const xen = xenResults();
-  if (xen) {
-    console.log(`with the Xen tests run in dom0 by test/xen/run.sh: ${xen.passed} passed, ${xen.failed} failed`);
-    passed += xen.passed;
-    failed += xen.failed;
+  for (const extra of extraResults()) {
+    console.log(`with ${extra.label}: ${extra.passed} passed, ${extra.failed} failed${extra.skipped ? `, ${extra.skipped} skipped` : ''}`);
+    passed += extra.passed;
+    failed += extra.failed;
+    skipped += extra.skipped;
   }
   console.log(`${Number.isFinite(passed) ? passed : 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = code === 0 && failed === 0 ? 0 : 1;
 });
 
-/** The Xen harness's counts, when .ci/run ran it (XWAY_XEN_RESULTS names its output); a harness
- *  that printed no count counts as one failure. */
-function xenResults() {
-  const file = process.env.XWAY_XEN_RESULTS;
-  if (!file) return null;
-  let text = '';
-  try { text = fs.readFileSync(file, 'utf8'); } catch { /* no output at all */ }
-  const m = /^XEN-TESTS: (\d+) passed, (\d+) failed/m.exec(text);
-  return m ? { passed: Number(m[1]), failed: Number(m[2]) } : { passed: 0, failed: 1 };
+/** Counts that .ci/run gathered outside uvu, each in a results file named by an environment
+ *  variable: the Xen harness (XEN-TESTS), Node's own networking tests under the preload
+ *  (NODE-SUITE). A named file without its count line counts as one failure. */
+const EXTRA = [
+  { env: 'XWAY_XEN_RESULTS', tag: 'XEN-TESTS', label: 'the Xen tests run in dom0 by test/xen/run.sh' },
+  { env: 'XWAY_NODE_SUITE_RESULTS', tag: 'NODE-SUITE', label: "Node's own networking tests under the preload (scripts/node-suite.mjs)" },
+];
+function extraResults() {
+  return EXTRA.filter((extra) => process.env[extra.env]).map((extra) => {
+    let text = '';
+    try { text = fs.readFileSync(process.env[extra.env], 'utf8'); } catch { /* no output at all */ }
+    const m = new RegExp(`^${extra.tag}: (\\d+) passed, (\\d+) failed(?:, (\\d+) skipped)?`, 'm').exec(text);
+    const [passed, failed, skipped] = m ? [m[1], m[2], m[3] ?? 0].map(Number) : [0, 1, 0];
+    return { label: extra.label, passed, failed, skipped };
+  });
 }
