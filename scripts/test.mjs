@@ -38,10 +38,12 @@ child.on('close', (code, signal) => {
 
 /** Counts that .ci/run gathered outside uvu, each in a results file named by an environment
  *  variable: the Xen harness (XEN-TESTS), Node's own networking tests under the preload
- *  (NODE-SUITE). A named file without its count line counts as one failure. */
+ *  (NODE-SUITE), libraries' own suites under the preload (PEER-SUITES). A named file without its
+ *  count line counts as one failure. */
 const EXTRA = [
   { env: 'XWAY_XEN_RESULTS', tag: 'XEN-TESTS', label: 'the Xen tests run in dom0 by test/xen/run.sh' },
   { env: 'XWAY_NODE_SUITE_RESULTS', tag: 'NODE-SUITE', label: "Node's own networking tests under the preload (scripts/node-suite.mjs)" },
+  { env: 'XWAY_PEER_SUITES_RESULTS', tag: 'PEER-SUITES', label: "libraries' own test suites under the preload (scripts/peer-suites.mjs)" },
 ];
 function extraResults() {
   return EXTRA.filter((extra) => process.env[extra.env]).map((extra) => {

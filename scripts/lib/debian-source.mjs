@@ -112,6 +112,10 @@ export function fetchSource(pkg, { accept = () => true, suites = SUITES, log = (
  * unpacked: Debian's patches are not applied (the tests run as upstream wrote them).
  */
 export function extract(tarball, dest, patterns) {
+  // tar needs xz for .tar.xz (nodejs): install it from Debian when it is missing.
+  if (tarball.endsWith('.xz') && !['/usr/bin/xz', '/bin/xz'].some((p) => fs.existsSync(p))) {
+    apt('apt-get', ['install', '-y', '-qq', 'xz-utils'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest, { recursive: true });
   apt('tar', ['-xf', tarball, '-C', dest, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash', ...patterns.map((p) => `*/${p}`)]);
