@@ -22,16 +22,22 @@ const HELP = `usage: node scripts/peer-suites.mjs [options]
   --json FILE     write the full report as JSON
   --results FILE  write "PEER-SUITES: N passed, N failed, N skipped" (for .ci/run)`;
 
-const { values: opts } = parseArgs({
-  options: {
-    suites: { type: 'string', default: LIBRARIES.map((l) => l.name).join(',') },
-    timeout: { type: 'string', default: '600' },
-    'exit-grace': { type: 'string', default: '10' },
-    json: { type: 'string' },
-    results: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      suites: { type: 'string', default: LIBRARIES.map((l) => l.name).join(',') },
+      timeout: { type: 'string', default: '600' },
+      'exit-grace': { type: 'string', default: '10' },
+      json: { type: 'string' },
+      results: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (error) {
+  console.error(`${error.message}\n${HELP}`);
+  process.exit(2);
+}
 if (opts.help) { console.log(HELP); process.exit(0); }
 const chosen = opts.suites.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = chosen.filter((s) => !LIBRARIES.some((l) => l.name === s));

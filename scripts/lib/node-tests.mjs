@@ -17,7 +17,11 @@ export function nodeTests({ log = () => {} } = {}) {
   const want = major(process.versions.node);
   const base = cacheDir('xway-node-suite');
   const cached = fs.existsSync(base) ? fs.readdirSync(base) : [];
-  const hit = cached.filter((v) => major(v) === want && fs.existsSync(path.join(base, v, MARKER))).sort().pop();
+  // A tree extracted with another member list (an older runner) is extracted again.
+  const complete = (v) => {
+    try { return JSON.stringify(JSON.parse(fs.readFileSync(path.join(base, v, MARKER), 'utf8')).members) === JSON.stringify(MEMBERS); } catch { return false; }
+  };
+  const hit = cached.filter((v) => major(v) === want && complete(v)).sort().pop();
   if (hit) return { root: path.join(base, hit), version: hit };
 
   const source = fetchSource('nodejs', { accept: (v) => major(v) === want, log });
