@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { runPool, runProcess } from './lib/child.mjs';
+import { parseOptions } from './lib/cli.mjs';
 import { tableUnder } from './lib/explained.mjs';
 import { MODULES, flagsOf, moduleOf, nodeTests } from './lib/node-tests.mjs';
 import { baseEnv, modeEnv } from './lib/preload.mjs';
@@ -25,26 +25,16 @@ const HELP = `usage: node scripts/node-suite.mjs [options]
   --results FILE   write "NODE-SUITE: N passed, N failed, N skipped" (for .ci/run)
   --keep           keep each run's temporary directory and output (printed in the report)`;
 
-let opts;
-try {
-  ({ values: opts } = parseArgs({
-    options: {
-      modules: { type: 'string', default: MODULES.join(',') },
-      filter: { type: 'string' },
-      jobs: { type: 'string', default: '2' },
-      timeout: { type: 'string', default: '60' },
-      retries: { type: 'string', default: '1' },
-      json: { type: 'string' },
-      results: { type: 'string' },
-      keep: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  console.error(`${error.message}\n${HELP}`);
-  process.exit(2);
-}
-if (opts.help) { console.log(HELP); process.exit(0); }
+const opts = parseOptions({
+  modules: { type: 'string', default: MODULES.join(',') },
+  filter: { type: 'string' },
+  jobs: { type: 'string', default: '2' },
+  timeout: { type: 'string', default: '60' },
+  retries: { type: 'string', default: '1' },
+  json: { type: 'string' },
+  results: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+}, HELP);
 const modules = opts.modules.split(',').map((m) => m.trim()).filter(Boolean);
 const unknown = modules.filter((m) => !MODULES.includes(m));
 if (unknown.length) { console.error(`unknown module(s): ${unknown.join(', ')}\n${HELP}`); process.exit(2); }

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { runProcess } from './lib/child.mjs';
+import { parseOptions } from './lib/cli.mjs';
 import { tableUnder } from './lib/explained.mjs';
 import { LIBRARIES, prepareLibrary } from './lib/library-suites.mjs';
 import { baseEnv, modeEnv } from './lib/preload.mjs';
@@ -22,23 +22,13 @@ const HELP = `usage: node scripts/peer-suites.mjs [options]
   --json FILE     write the full report as JSON
   --results FILE  write "PEER-SUITES: N passed, N failed, N skipped" (for .ci/run)`;
 
-let opts;
-try {
-  ({ values: opts } = parseArgs({
-    options: {
-      suites: { type: 'string', default: LIBRARIES.map((l) => l.name).join(',') },
-      timeout: { type: 'string', default: '600' },
-      'exit-grace': { type: 'string', default: '10' },
-      json: { type: 'string' },
-      results: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (error) {
-  console.error(`${error.message}\n${HELP}`);
-  process.exit(2);
-}
-if (opts.help) { console.log(HELP); process.exit(0); }
+const opts = parseOptions({
+  suites: { type: 'string', default: LIBRARIES.map((l) => l.name).join(',') },
+  timeout: { type: 'string', default: '600' },
+  'exit-grace': { type: 'string', default: '10' },
+  json: { type: 'string' },
+  results: { type: 'string' },
+}, HELP);
 const chosen = opts.suites.split(',').map((s) => s.trim()).filter(Boolean);
 const unknown = chosen.filter((s) => !LIBRARIES.some((l) => l.name === s));
 if (unknown.length) { console.error(`unknown suite(s): ${unknown.join(', ')}\n${HELP}`); process.exit(2); }
