@@ -501,21 +501,41 @@ static napi_value ctlsock_send(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* peerCredentials() -> { pid, uid, gid } of the peer at connect time */
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+#define MAX_PEER_GROUPS 256
+
+/* peerCredentials() -> { pid, uid, gid, groups } of the peer at connect time, as
+ * the kernel records them (mapped into our user namespace). `groups` are its
+ * supplementary groups (SO_PEERGROUPS, Linux 4.13): a member of a shared group
+ * by supplementary membership (Kubernetes' fsGroup) is one too. */
 static napi_value ctlsock_peer_credentials(napi_env env,
                                            napi_callback_info info) {
   struct ucred cred;
   socklen_t len = sizeof cred;
-  napi_value result;
+  napi_value result, groups;
+  gid_t list[MAX_PEER_GROUPS];
+  socklen_t glen = sizeof list;
   ctlsock_t *s = this_socket(env, info, 0, NULL, "getsockopt");
   if (!s) return NULL;
   if (getsockopt(s->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return xw_throw_errno(env, errno, "getsockopt");
+  if (getsockopt(s->fd, SOL_SOCKET, SO_PEERGROUPS, list, &glen) != 0)
+    glen = 0; /* an older kernel, or more groups than we look at: none */
   if (napi_create_object(env, &result) != napi_ok ||
       !xw_set_int(env, result, "pid", cred.pid) ||
       !xw_set_int(env, result, "uid", cred.uid) ||
-      !xw_set_int(env, result, "gid", cred.gid))
+      !xw_set_int(env, result, "gid", cred.gid) ||
+      napi_create_array(env, &groups) != napi_ok)
     return NULL;
+  for (uint32_t i = 0; i < glen / sizeof(gid_t); i++) {
+    napi_value g;
+    if (napi_create_uint32(env, list[i], &g) != napi_ok ||
+        napi_set_element(env, groups, i, g) != napi_ok)
+      return NULL;
+  }
+  if (napi_set_named_property(env, result, "groups", groups) != napi_ok) return NULL;
   return result;
 }
 

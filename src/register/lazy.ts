@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { isLocalHost } from '../switch/policy.js';
-import { registryDirectory } from '../switch/registry-directory.js';
-import { ownNamespaces } from '../switch/namespace.js';
+import { hasNeighbours } from '../switch/neighbours.js';
 
 type Heavy = typeof import('./heavy.js');
 const require = createRequire(import.meta.url);
@@ -25,23 +24,7 @@ export function ringPossible(options: { path?: unknown; host?: string }): boolea
   if (options.path != null) return false;
   const host = options.host || 'localhost';
   if (isLocalHost(host)) return true;
-  return net.isIP(host) !== 0 && ((xenDevices ??= fs.existsSync('/dev/xen/evtchn')) || neighbourEntries());
+  if (hasNeighbours()) return true; // a neighbouring container's address, or its name
+  return net.isIP(host) !== 0 && (xenDevices ??= fs.existsSync('/dev/xen/evtchn'));
 }
 
-let seen: { at: number; any: boolean } | null = null;
-
-/** Whether the registry holds an entry of another network namespace (a neighbouring container):
- *  one listing of the directory per second, no more. */
-function neighbourEntries(): boolean {
-  if (seen && Date.now() - seen.at < 1000) return seen.any;
-  let any = false;
-  try {
-    const own = ownNamespaces().netns || '0';
-    for (const name of fs.readdirSync(registryDirectory())) {
-      const m = /^port-[0-9]+-([0-9]+)\.json$/.exec(name);
-      if (m && m[1] !== own) { any = true; break; }
-    }
-  } catch { /* no registry */ }
-  seen = { at: Date.now(), any };
-  return any;
-}

@@ -9,6 +9,7 @@
 // same events, addresses and errors whichever transport carries it.
 
 import dns from 'node:dns';
+import fs from 'node:fs';
 import net from 'node:net';
 import { connectHost } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
@@ -23,7 +24,10 @@ import { clientView, routeToward, servesHost } from './identity.js';
 import { fallBackToTcp } from './fallback.js';
 import { markTcp } from './tcp.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
-import { noteFallback } from '../stat/publish.js';
+import { noteFallback, publishChannel } from '../stat/publish.js';
+import { LinkChannelEnd } from '../platform/common/link.js';
+import { hasNeighbours } from '../switch/neighbours.js';
+import { serverRefusal } from '../switch/sharing.js';
 import { ownNamespaces } from '../switch/namespace.js';
 
 export interface XwayConnectOptions extends net.TcpNetConnectOpts {
@@ -49,7 +53,8 @@ export class NoRingError extends XwayError {
 
 /** Where a ring connection would go: a host endpoint, or a Xen domain's. */
 type Plan =
-  | { kind: 'host'; entry: RegistryEntry; host: string; port: number }
+  /** `entry` null: a name to resolve first, then to look up (a neighbour's, by its address). */
+  | { kind: 'host'; entry: RegistryEntry | null; host: string; port: number }
   | { kind: 'xen'; domid: number; host: string; port: number }
   | { kind: 'tcp'; why: string };
 
@@ -67,24 +72,29 @@ export function planConnection(options: Normalized[0]): Plan {
     // Another Xen domain of this machine, if the administrator recorded its address.
     const xen = xenEndpointFor(host, port);
     if (xen !== null) return { kind: 'xen', domid: xen, host, port };
-    // A server of another network namespace sharing our registry (a neighbouring container).
-    if (literal && hostUnavailableReason() === null) {
+    // A server of another network namespace sharing our registry (a neighbouring container), at
+    // an address or at a name (a Compose service name) that resolves to one.
+    const problems: string[] = [];
+    if (hostUnavailableReason() === null) {
       try {
-        const entry = lookupEndpoint(port, host);
+        if (!literal && hasNeighbours()) return { kind: 'host', entry: null, host, port };
+        const entry = literal ? lookupEndpoint(port, host, problems) : null;
         if (entry) return { kind: 'host', entry, host, port };
       } catch { /* an unusable registry: TCP still works */ }
     }
+    if (problems.length) return tcp(problems.join('; '));
     return tcp(`${host} is not an address of this machine${xenUnavailableReason() === null ? ' nor of a Xen domain with an xway endpoint' : ''}, nor of a neighbour with an xway endpoint registered for port ${port}`);
   }
   const unavailable = hostUnavailableReason();
   if (unavailable !== null) return tcp(unavailable);
   let entry: RegistryEntry | null;
+  const problems: string[] = [];
   try {
-    entry = lookupEndpoint(port, literal ? host : undefined);
+    entry = lookupEndpoint(port, literal ? host : undefined, problems);
   } catch (err) {
     return tcp((err as Error).message); // an unusable registry: TCP still works
   }
-  if (!entry) return tcp(`no xway endpoint is registered for port ${port}`);
+  if (!entry) return tcp(problems.length ? problems.join('; ') : `no xway endpoint is registered for port ${port}`);
   return { kind: 'host', entry, host, port };
 }
 
@@ -132,7 +142,7 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
   const tcp = (lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves', note = false) => {
     debug(`connect ${where} -> tcp (${why})`);
     if (note) noteFallback(`connect to ${hostPort(plan.host, plan.port)}: ${why}`);
-    if (policy === 'force') socket.destroy(new NoRingError('xway transport forced, but no ring reaches the address the host name resolves to'));
+    if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ${why}`));
     else fallBackToTcp(socket, lookup ? { ...withoutXwayOptions(options), lookup } : withoutXwayOptions(options));
   };
   const attempt = (address: string, family: number) => {
@@ -145,11 +155,13 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
       tcp(undefined, `no interface of this namespace is on the network of ${address}`);
       return;
     }
-    const setUp: () => Promise<ChannelEnd> = plan.kind === 'xen'
-      ? () => connectXen(plan.domid, plan.port, { capacity: options.ringCapacity, route })
-      : () => connectHost(plan.entry.controlPath, {
-        capacity: options.ringCapacity ?? plan.entry.ringCapacity, sameProcess: plan.entry.pid === process.pid && plan.entry.pidns === ownNamespaces().pidns,
+    const entry = plan.kind === 'host' ? plan.entry! : null;
+    const setUp: () => Promise<ChannelEnd> = entry === null
+      ? () => connectXen((plan as { domid: number }).domid, plan.port, { capacity: options.ringCapacity, route })
+      : () => connectHost(entry.controlPath, {
+        capacity: options.ringCapacity ?? entry.ringCapacity, sameProcess: entry.pid === process.pid && entry.pidns === ownNamespaces().pidns,
         route, port: plan.port, place: ownNamespaces(),
+        trustPeer: (cred) => serverRefusal(cred, socketOwner(entry.controlPath)),
         onLaidOut: (end) => socket.prepare(end),
       });
     let started: Promise<ChannelEnd>;
@@ -164,8 +176,9 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
           end.close();
           return;
         }
-        debug(`connect ${where} -> ring (${end.platform} channel, server ${plan.kind === 'xen' ? `domain ${plan.domid}` : `pid ${plan.entry.pid}`})`);
+        debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`})`);
         socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
+        if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
       },
       (err: Error) => {
         if (socket.destroyed || !socket.connecting) return;
@@ -184,7 +197,13 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
   if (plan.kind !== 'host') return tcp();
   resolveLikeNet(socket, options, host, (result) => {
     if (!socket.connecting) return;
-    if (result.error || !servesHost(plan.entry.host, result.addresses[0].address)) {
+    // A neighbour's name: which server (if any) is at the address it resolves to.
+    if (!result.error && plan.entry === null) {
+      try {
+        plan.entry = lookupEndpoint(plan.port, result.addresses[0].address);
+      } catch { /* an unusable registry */ }
+    }
+    if (result.error || plan.entry === null || !servesHost(plan.entry.host, result.addresses[0].address)) {
       tcp(result.replay); // net looks it up again (from our answer) and reports what it reports
       return;
     }
@@ -238,6 +257,27 @@ function resolveLikeNet(socket: net.Socket, options: XwayConnectOptions, host: s
       },
     });
   });
+}
+
+function socketOwner(file: string): number {
+  try {
+    return fs.lstatSync(file).uid;
+  } catch {
+    return -1; // gone: nobody is trusted on it
+  }
+}
+
+/** A client's end of a connection to another namespace, listed for observers of this one (the
+ *  server's table is in its own PID namespace, where our observers cannot read its descriptors). */
+function publishClientSide(socket: RingSocket, end: ChannelEnd, entry: RegistryEntry, port: number): void {
+  const where = end instanceof LinkChannelEnd ? end.location() : null;
+  if (where === null) return;
+  const unpublish = publishChannel({
+    port, clientPid: process.pid, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength,
+    capacityA: end.channel.capacityA, capacityB: end.channel.capacityB, clientPlace: ownNamespaces(),
+    server: { pid: entry.pid, netns: entry.netns, container: entry.container },
+  });
+  socket.once('close', unpublish);
 }
 
 /** The Xen domain serving `host`:`port`, or null (no Xen, no record, no endpoint). */

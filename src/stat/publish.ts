@@ -2,7 +2,7 @@
 // One owner-only file per thread, `channels-<pid>-<start>-<thread>-<pidns>.json` beside the registry entries,
 // lists each host channel the process accepted with the descriptor of its segment. An observer of
 // the same user opens /proc/<pid>/fd/<fd> read-only and reads the ring headers from it (snapshot.ts):
-// the peers never see it. The file is rewritten at most every FLUSH_MS, so a burst of connections
+// the peers never see it. The file is rewritten at most every flushInterval(), so a burst of connections
 // costs one write, and it is removed when the last channel closes or the process exits.
 //
 // A Xen channel's pages are granted by another domain: no descriptor of ours can show them to an
@@ -18,7 +18,9 @@ import { ensureRegistryDirectory, ownIdentity } from '../switch/registry.js';
 import { ownNamespaces } from '../switch/namespace.js';
 
 export const TABLE_VERSION = 1;
-const FLUSH_MS = 100;
+/** How often the table may be rewritten: soon while it is small (an observer looking right after a
+ *  connection should see it), less often as it grows (a burst of thousands is one write a second). */
+const flushInterval = () => (rows.size < 100 ? 20 : rows.size < 1000 ? 100 : 1000);
 const COPY_MS = 500;
 export const TABLE_FILE = /^channels-([0-9]+)-([0-9]+)-([0-9]+)-([0-9]+)\.json$/;
 
@@ -44,6 +46,8 @@ export interface PublishedChannel {
   /** Where the client says it lives (network namespace, container name). */
   clientNetns?: string;
   clientContainer?: string;
+  /** Present on a row this process publishes as the client: the server. */
+  server?: { pid: number; netns: string; container: string };
 }
 
 /** A channel whose rings only this process can read (Xen): `read()` gives ring A (client to
@@ -87,6 +91,9 @@ export interface ChannelToPublish {
   size: number;
   /** Where the client says it lives. */
   clientPlace?: { netns?: string; container?: string };
+  /** Set when this process is the *client* of the channel (listed because the server is in another
+   *  namespace, out of sight of our observers): who the server is. */
+  server?: { pid: number; netns: string; container: string };
   capacityA: number;
   capacityB: number;
 }
@@ -151,6 +158,7 @@ export function publishChannel(c: ChannelToPublish): () => void {
       offsetA: at + CHANNEL_HEADER, offsetB: at + CHANNEL_HEADER + RING_HEADER + c.capacityA,
       ...(c.clientPlace?.netns !== undefined ? { clientNetns: c.clientPlace.netns } : {}),
       ...(c.clientPlace?.container !== undefined ? { clientContainer: c.clientPlace.container } : {}),
+      ...(c.server ? { server: c.server } : {}),
     };
   } catch {
     return () => {};
@@ -162,14 +170,21 @@ export function publishChannel(c: ChannelToPublish): () => void {
   };
 }
 
+let lastFlush = 0;
+
+/** Writes the table soon: at once after a quiet spell (an observer looking right after a
+ *  connection sees it), at most every flushInterval() during a burst. */
 function schedule(): void {
   if (timer) return;
-  timer = setTimeout(flush, FLUSH_MS);
+  const wait = lastFlush + flushInterval() - Date.now();
+  if (wait <= 0) return flush();
+  timer = setTimeout(flush, wait);
   timer.unref();
 }
 
 function flush(): void {
   timer = null;
+  lastFlush = Date.now();
   try {
     if (rows.size === 0 && notes.length === 0) {
       removeTable();

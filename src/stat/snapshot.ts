@@ -30,7 +30,25 @@ export function snapshotHost(): HostSnapshot {
   }
   connections.sort((a, b) => a.port - b.port || a.since - b.since);
   notes.sort((a, b) => a.at - b.at);
-  return { at, endpoints, connections, notes };
+  return { at, endpoints, connections: onceEach(connections), notes };
+}
+
+/** What identifies a listed channel whichever end lists it, and the rows listed by a client. */
+const keys = new WeakMap<ConnectionStat, string>();
+const clientRows = new WeakSet<ConnectionStat>();
+
+/** A connection whose both ends are in sight is listed by both (the server's row, and the
+ *  client's when it crossed namespaces): keep the server's. */
+function onceEach(connections: ConnectionStat[]): ConnectionStat[] {
+  const seen = new Set<string>();
+  const out: ConnectionStat[] = [];
+  for (const c of [...connections].sort((a, b) => Number(clientRows.has(a)) - Number(clientRows.has(b)))) {
+    const key = keys.get(c);
+    if (key !== undefined && seen.has(key)) continue;
+    if (key !== undefined) seen.add(key);
+    out.push(c);
+  }
+  return out.sort((a, b) => a.port - b.port || a.since - b.since);
 }
 
 function readTable(file: string, pid: number, startTime: number, notes: FallbackNote[]): ConnectionStat[] {
@@ -63,11 +81,22 @@ function readTable(file: string, pid: number, startTime: number, notes: Fallback
   for (const row of rows) {
     const stat = isRow(row) ? readChannel(pid, row) : isCopiedRow(row) ? fromCopy(pid, row) : null;
     if (!stat) continue;
-    const r = row as { clientNetns?: unknown; clientContainer?: unknown };
-    if (place.netns !== undefined) stat.serverNetns = place.netns;
-    if (place.container !== undefined) stat.serverContainer = place.container;
-    if (typeof r.clientNetns === 'string') stat.clientNetns = r.clientNetns.slice(0, 20);
-    if (typeof r.clientContainer === 'string') stat.clientContainer = r.clientContainer.slice(0, 64);
+    const r = row as { clientNetns?: unknown; clientContainer?: unknown; server?: { pid?: unknown; netns?: unknown; container?: unknown } };
+    const text = (v: unknown, n: number) => (typeof v === 'string' ? v.slice(0, n) : undefined);
+    if (r.server && typeof r.server === 'object') {
+      // A client's own row: the server is in another namespace.
+      clientRows.add(stat);
+      if (Number.isInteger(r.server.pid)) stat.serverPid = r.server.pid as number;
+      stat.serverNetns = text(r.server.netns, 20);
+      stat.serverContainer = text(r.server.container, 64);
+      stat.clientNetns = place.netns;
+      stat.clientContainer = place.container;
+    } else {
+      stat.serverNetns = place.netns;
+      stat.serverContainer = place.container;
+      stat.clientNetns = text(r.clientNetns, 20);
+      stat.clientContainer = text(r.clientContainer, 64);
+    }
     out.push(stat);
   }
   return out;
@@ -132,10 +161,12 @@ function readChannel(pid: number, row: PublishedChannel): ConnectionStat | null 
     const a = readHeader(fd, row.offsetA);
     const b = readHeader(fd, row.offsetB);
     if (!a.consistent || !b.consistent || a.capacity !== row.capacityA || b.capacity !== row.capacityB) return null;
-    return {
+    const stat: ConnectionStat = {
       id: row.id, platform: row.platform, port: row.port, serverPid: pid, clientPid: row.clientPid, since: row.since,
       state: stateOf(a, b), clientToServer: a, serverToClient: b,
     };
+    keys.set(stat, `${st.ino}:${row.offsetA}`); // the same memfd and place, whichever end lists it
+    return stat;
   } catch {
     return null;
   } finally {

@@ -95,7 +95,7 @@ type Judgement =
 
 type FileRead =
   | { state: 'missing' }
-  | { state: 'text'; text: string; ident: Ident }
+  | { state: 'text'; text: string; ident: Ident; uid: number }
   | { state: 'garbage'; why: string; ident: Ident }
   | { state: 'unusable'; why: string };
 
@@ -132,7 +132,7 @@ function readEntryFile(file: string): FileRead {
     let length = 0;
     for (let n; length < buf.length && (n = fs.readSync(fd, buf, length, buf.length - length, null)) > 0;) length += n;
     if (length > MAX_ENTRY_BYTES) return { state: 'garbage', why: `more than ${MAX_ENTRY_BYTES} bytes`, ident };
-    return { state: 'text', text: buf.toString('utf8', 0, length), ident };
+    return { state: 'text', text: buf.toString('utf8', 0, length), ident, uid: st.uid };
   } catch (err) {
     return { state: 'unusable', why: `cannot read it (${errnoOf(err) ?? (err as Error).message})` };
   } finally {
@@ -157,7 +157,11 @@ function judgeEntry(dir: string, port: number, netns: string, name: string): Jud
   const owner = ownerOf(entry);
   if (owner === 'dead') return { state: 'stale', why: `its server (pid ${entry.pid} in ${entry.container}) is gone`, ident: read.ident, controlPath: entry.controlPath };
   if (owner === 'unusable') return { state: 'unusable', why: `its server (pid ${entry.pid} in ${entry.container}) cannot be judged from here` };
-  if (!trustedSocket(entry.controlPath)) return { state: 'unusable', why: `its control socket ${entry.controlPath} is not owned by a trusted user` };
+  const socketUid = trustedSocket(entry.controlPath);
+  if (socketUid === null) return { state: 'unusable', why: `its control socket ${entry.controlPath} is not owned by a trusted user, or others may write it` };
+  // One server wrote both: a file planted beside another's socket (or the other way round) has
+  // another owner. (That the owner is who answers on the socket is checked when connecting.)
+  if (socketUid !== read.uid) return { state: 'unusable', why: `the entry is owned by uid ${read.uid} but its control socket by uid ${socketUid}` };
   return { state: 'live', entry, ident: read.ident };
 }
 
@@ -175,13 +179,17 @@ function ownerOf(entry: RegistryEntry): Owner {
   return probeSocket(entry.controlPath, (p) => native.ctlConnect(p), (fd) => native.closeFd(fd));
 }
 
-/** A control socket we may connect to: a socket, owned by a trusted user. */
-function trustedSocket(file: string): boolean {
+/** The owner of a control socket we may connect to (else null): a socket, owned by a trusted user,
+ *  writable by all only where the sharing policy needs it to be (a list of uids and no shared
+ *  group: the server checks each peer's credentials instead). */
+function trustedSocket(file: string): number | null {
   try {
     const st = fs.lstatSync(file);
-    return st.isSocket() && trustedOwner(st.uid, st.gid);
+    const policy = sharingPolicy();
+    const openToAll = (st.mode & 0o002) !== 0;
+    return st.isSocket() && trustedOwner(st.uid, st.gid) && (!openToAll || (policy.gid === null && policy.uids.size > 0)) ? st.uid : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -324,7 +332,6 @@ export function registerEndpoint(options: RegisterOptions): Registration {
   } finally {
     try { fs.unlinkSync(temp); } catch { /* renamed into place, or never made */ }
   }
-  forgetListing();
 
   let closed = false;
   return {
@@ -333,7 +340,6 @@ export function registerEndpoint(options: RegisterOptions): Registration {
     close() {
       if (closed) return;
       closed = true;
-      forgetListing();
       // Best effort: an entry left behind is judged stale once its server is gone.
       try {
         const read = readEntryFile(entryPath);
@@ -387,7 +393,7 @@ function publish(temp: string, entryPath: string): boolean {
  * invalid entries are removed on the way; one this process cannot judge or use is left alone.
  * Throws RegistryError only if the directory is unsafe or cannot be read.
  */
-export function lookupEndpoint(port: number, host?: string): RegistryEntry | null {
+export function lookupEndpoint(port: number, host?: string, problems?: string[]): RegistryEntry | null {
   checkPort(port);
   const key = `${port}|${host ?? ''}`;
   const cached = recentlyLive(key);
@@ -404,6 +410,7 @@ export function lookupEndpoint(port: number, host?: string): RegistryEntry | nul
       return pick(key, group) ?? judgement.entry;
     }
     if (judgement.state === 'stale') removeStale(dir, name, judgement);
+    if (judgement.state === 'unusable') problems?.push(`the entry ${name} is not usable: ${judgement.why}`);
     // The first worker of a cluster is gone, but others may still serve the port.
     if (judgement.state === 'missing' || judgement.state === 'stale') return pick(key, liveMembers(dir, port, netns, null));
     return null;
@@ -472,25 +479,18 @@ function recentlyLive(key: string): RegistryEntry | null {
   return null;
 }
 
-/** The registry's entry files for `port`, by namespace (read at most once per LIVE_CACHE_MS). */
-let names: { dir: string; at: number; list: string[] } | null = null;
-
+/** The registry's entry files for `port`, by namespace. Read afresh each time: a lookup that gets
+ *  here missed the cache of live entries, and a listing kept longer would miss a server that just
+ *  registered. */
 function listing(dir: string, port: number): { name: string; netns: string }[] {
-  if (!names || names.dir !== dir || Date.now() - names.at > LIVE_CACHE_MS) {
-    let list: string[] = [];
-    try { list = fs.readdirSync(dir); } catch { /* none */ }
-    names = { dir, at: Date.now(), list };
-  }
+  let list: string[] = [];
+  try { list = fs.readdirSync(dir); } catch { /* none */ }
   const out: { name: string; netns: string }[] = [];
-  for (const name of names.list) {
+  for (const name of list) {
     const e = parseEntryFile(name);
     if (e?.port === port) out.push({ name, netns: e.netns });
   }
   return out;
-}
-
-function forgetListing(): void {
-  names = null;
 }
 
 /** Every live entry, by port (for `xway stat`), of every namespace sharing the registry. Removes

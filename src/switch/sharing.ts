@@ -52,12 +52,24 @@ export function trustedOwner(uid: number, gid: number, policy: SharingPolicy = s
 }
 
 /** Why a peer with these credentials may not connect, or null. */
-export function peerRefusal(cred: { uid: number; gid: number }, policy: SharingPolicy = sharingPolicy()): string | null {
-  if (cred.uid === process.geteuid?.() || policy.uids.has(cred.uid) || (policy.gid !== null && cred.gid === policy.gid)) return null;
+export function peerRefusal(cred: { uid: number; gid: number; groups?: number[] }, policy: SharingPolicy = sharingPolicy()): string | null {
+  if (cred.uid === process.geteuid?.() || policy.uids.has(cred.uid)) return null;
+  if (policy.gid !== null && (cred.gid === policy.gid || cred.groups?.includes(policy.gid))) return null;
   const allowed = isShared(policy)
     ? `only uid ${process.geteuid?.()}${policy.uids.size ? `, ${[...policy.uids].join(', ')}` : ''}${policy.gid !== null ? ` and group ${policy.gid}` : ''} may connect (XWAY_ALLOW_UIDS / XWAY_ALLOW_GROUP)`
     : `only its own user (uid ${process.geteuid?.()}) may connect; the server can allow others with XWAY_ALLOW_UIDS or XWAY_ALLOW_GROUP`;
   return `uid ${cred.uid} (gid ${cred.gid}) is not allowed: ${allowed}`;
+}
+
+/** Why a client must not trust the server that answered on a control socket whose file is owned by
+ *  `socketOwner`, or null. The listening process is who the kernel says (SO_PEERCRED): it must own
+ *  the socket file (nobody planted one), and be our user, an allowed uid, or a member of the
+ *  allowed group. Files alone cannot show group membership; the server's credentials do. */
+export function serverRefusal(cred: { uid: number; gid: number; groups?: number[] }, socketOwner: number, policy: SharingPolicy = sharingPolicy()): string | null {
+  if (cred.uid !== socketOwner) return `the control socket is owned by uid ${socketOwner}, but uid ${cred.uid} answers on it`;
+  if (cred.uid === process.geteuid?.() || policy.uids.has(cred.uid)) return null;
+  if (policy.gid !== null && (cred.gid === policy.gid || cred.groups?.includes(policy.gid))) return null;
+  return `the server runs as uid ${cred.uid}, which is neither this user nor allowed (XWAY_ALLOW_UIDS / XWAY_ALLOW_GROUP)`;
 }
 
 /** Modes for what we create: owner-only by default, group-usable with a group, readable (entries)

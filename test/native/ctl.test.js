@@ -72,7 +72,8 @@ test('listen is owner-only; messages keep boundaries; fds pass; credentials', as
     fs.closeSync(fileFd);
 
     const cred = server.sock.peerCredentials();
-    assert.equal(cred, { pid: process.pid, uid: process.getuid(), gid: process.getgid() });
+    assert.equal({ pid: cred.pid, uid: cred.uid, gid: cred.gid }, { pid: process.pid, uid: process.getuid(), gid: process.getgid() });
+    assert.ok(Array.isArray(cred.groups), 'the supplementary groups (SO_PEERGROUPS) come with them');
 
     // Argument checks.
     throwsCode(() => client.sock.send(Buffer.alloc(0)), 'ERR_OUT_OF_RANGE', RangeError);

@@ -68,6 +68,15 @@ export function createNetnsPair(registryDir: string): NetnsPair {
       ip('-n', ns, 'link', 'set', 'eth0', 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
+    // A veth carries (and its address is listed by getifaddrs, which xway routes by) only once both
+    // ends are up: wait for the carrier.
+    for (const ns of [server, client]) {
+      const deadline = Date.now() + 3000;
+      while (!/LOWER_UP/.test(execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'eth0'], { encoding: 'utf8' }))) {
+        if (Date.now() > deadline) throw new Error(`eth0 in ${ns} has no carrier after 3 s`);
+        spawnSync('sleep', ['0.02']);
+      }
+    }
   } catch (err) {
     close();
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();

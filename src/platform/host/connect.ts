@@ -31,6 +31,9 @@ export interface HostConnectOptions extends HostChannelOptions {
   route?: Route;
   /** The listening port the connection is for. */
   port?: number;
+  /** Why the server that answered (its credentials, SO_PEERCRED) must not be trusted, or null:
+   *  asked before anything of ours is passed to it. Default: it must be this process's user. */
+  trustPeer?: (cred: { pid: number; uid: number; gid: number; groups: number[] }) => string | null;
   /** Where this process lives (network namespace, container name), told to the server for its
    *  observers (xway stat). */
   place?: { netns: string; container: string };
@@ -154,7 +157,14 @@ function setUpLink(path: string, options: HostConnectOptions): Promise<Link> {
       if (link) (lifeline ? lifeline.controlClosed() : link.lost(why));
       else fail(new SetupError(`${why} during set-up`));
     });
-    peerPid = ctl.peerCredentials().pid;
+    const cred = ctl.peerCredentials();
+    peerPid = cred.pid;
+    const distrust = (options.trustPeer ?? ((c: { uid: number }) => (c.uid === process.geteuid?.() ? null : `the server runs as uid ${c.uid}, not as this user`)))(cred);
+    if (distrust !== null) {
+      ctl.close();
+      reject(new SetupError(`the server is not trusted: ${distrust}`));
+      return;
+    }
     const timer = setTimeout(() => fail(new SetupError(`link set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
 
     let hostLink: Link | undefined;

@@ -33,7 +33,7 @@ export interface HostListenOptions extends HostChannelOptions {
   onRefused?: (reason: RefuseReason, message: string) => void;
   /** Why a client with these credentials (SO_PEERCRED) may not link, or null. Default: anyone but
    *  this process's own user is refused. */
-  admitPeer?: (cred: { pid: number; uid: number; gid: number }) => string | null;
+  admitPeer?: (cred: { pid: number; uid: number; gid: number; groups: number[] }) => string | null;
 }
 
 const ownUserOnly = (cred: { uid: number }) =>

@@ -44,7 +44,9 @@ export declare class CtlSocket implements Refable {
   );
   /** 1..65536 bytes, up to 8 descriptors (duplicated into the peer). */
   send(data: ArrayBufferView, fds?: number[] | null): void;
-  peerCredentials(): { pid: number; uid: number; gid: number };
+  /** As the kernel recorded them at connect (mapped into our user namespace); `groups`: the
+   *  peer's supplementary groups (SO_PEERGROUPS). */
+  peerCredentials(): { pid: number; uid: number; gid: number; groups: number[] };
   /** Handles messages that have already arrived (calling onMessage / onClose) now, instead of at
    *  the loop's next poll. */
   receiveNow(): void;
