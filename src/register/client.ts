@@ -51,9 +51,11 @@ export function patchClient(): void {
     if (plan.kind === 'tcp') return tlsConnect.apply(tls, args);
     // The TLSSocket copies its allowHalfOpen from the socket it wraps; after that the ring must
     // not end its direction by itself on the server's FIN: the TLSSocket decides (as over TCP).
+    // tls.connect may still refuse its options (throw): the ring connect starts only once it took
+    // them, so nothing is left connecting behind a call that failed.
     const ring = new h.RingSocket({ allowHalfOpen: !!options.allowHalfOpen });
-    h.connectInPlace(ring, options, null, plan);
     const socket = tlsConnect.call(tls, { ...options, socket: ring }, cb ?? undefined);
+    h.connectInPlace(ring, options, null, plan);
     ring.allowHalfOpen = true;
     ring.once('connect', () => h.tcpView(socket, ring));
     if (options.timeout) socket.setTimeout(options.timeout); // tls only applies it to sockets it connects

@@ -6,6 +6,7 @@
 
 import net from 'node:net';
 import { heavy } from './lazy.js';
+import { whenBound } from '../socket/when-bound.js';
 import { debug, hostPort } from '../switch/debug.js';
 
 const kNoRegister = Symbol.for('xway.noRegister');
@@ -20,10 +21,7 @@ export function patchServer(): void {
 
   proto.listen = function (this: ServerInternals, ...args: unknown[]) {
     const result = (listen as (...a: unknown[]) => net.Server).apply(this, args);
-    // 'listening' always comes later (net emits it asynchronously, in cluster workers after the
-    // primary answered); ours runs before the program's own listeners, so the endpoint exists by
-    // the time the program announces it listens.
-    if (!this[kNoRegister]) this.prependOnceListener('listening', () => startEndpoint(this));
+    if (!this[kNoRegister]) whenBound(this, () => startEndpoint(this));
     return result;
   } as typeof proto.listen;
 

@@ -9,6 +9,7 @@ import { transportPolicy } from '../switch/policy.js';
 import type { RingSocket } from './ring-socket.js';
 import { closeRingEndpoint, kNoRegister, openRingEndpoint, refRingEndpoint, ringUnavailableReason } from './endpoint.js';
 import { markTcp } from './tcp.js';
+import { whenBound } from './when-bound.js';
 
 export interface XwayServerOptions extends net.ServerOpts {
   /** 'off' serves TCP only; default from XWAY, else 'auto'. */
@@ -42,9 +43,7 @@ export class XwayServer extends net.Server {
 
   override listen(...args: unknown[]): this {
     (super.listen as (...a: unknown[]) => this)(...args);
-    // 'listening' always comes later; this runs before the program's own listeners, so the
-    // endpoint exists by the time the program announces that it listens.
-    this.prependOnceListener('listening', () => this.#openEndpoint());
+    whenBound(this, () => this.#openEndpoint());
     return this;
   }
 

@@ -79,9 +79,11 @@ export async function stop(child, ms = 10_000) {
 
 /**
  * One run of a pair: the server (printing its port first), then the client with the port as its
- * last argument; the client must exit 0 by itself, then the server is stopped with SIGTERM.
+ * last argument; the client must exit 0 by itself, then the server is stopped with SIGTERM — once
+ * `serverDone(output)` holds when given (a server that reports after the client left would
+ * otherwise race the signal, over TCP as over a ring).
  */
-export async function runPair({ server, client, preload = 'none', clientPreload = preload, serverArgs = [], clientArgs = [], env = {}, ms = 60_000 }) {
+export async function runPair({ server, client, preload = 'none', clientPreload = preload, serverArgs = [], clientArgs = [], env = {}, ms = 60_000, serverDone = null }) {
   const srv = start(server, { preload, args: serverArgs, env, waitLine: true });
   let cli;
   try {
@@ -89,12 +91,18 @@ export async function runPair({ server, client, preload = 'none', clientPreload 
     cli = start(client, { preload: clientPreload, args: [...clientArgs, port], env });
     const { code, signal } = await bounded(cli.exited, ms, `${client} did not finish`);
     if (code !== 0) throw new Error(`${client} exited with ${code ?? signal}:\n${cli.err}\n--- server:\n${srv.err}`);
+    // Not fatal: a server that never says as much as expected fails the caller's comparison.
+    if (serverDone) await bounded(until(() => serverDone(srv.out)), 10_000, 'server output').catch(() => {});
     await stop(srv);
     return { port: Number(port), client: cli.out, server: srv.out, clientErr: cli.err, serverErr: srv.err };
   } finally {
     if (cli && cli.exitCode === null) cli.kill('SIGKILL');
     if (srv.exitCode === null) srv.kill('SIGKILL');
   }
+}
+
+async function until(predicate) {
+  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** The preload's XWAY_DEBUG lines in `text`. */
@@ -123,7 +131,10 @@ export async function compare(options) {
   try {
     const env = { XWAY_DIR: reg.dir, ...options.env };
     const plain = await runPair({ ...options, env, preload: 'none', clientPreload: 'none' });
-    const preloaded = await runPair({ ...options, env, preload: options.preload ?? 'import', clientPreload: options.clientPreload ?? options.preload ?? 'import' });
+    // The preloaded server gets the time to say as much as the plain one did before it is stopped.
+    const lines = plain.server.split('\n').length;
+    const serverDone = (out) => out.split('\n').length >= lines;
+    const preloaded = await runPair({ ...options, env, serverDone, preload: options.preload ?? 'import', clientPreload: options.clientPreload ?? options.preload ?? 'import' });
     return { plain, preloaded, report: ringReport(preloaded) };
   } finally {
     reg.remove();
