@@ -39,4 +39,16 @@ test('no open handles: an idle program, and one that listened, connected and clo
   }
 });
 
+test('a connect aborted before it began, whose server closes meanwhile: one AbortError, as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('aborted-connect.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.startsWith('error AbortError\n'), plain.out);
+    const preloaded = await run('aborted-connect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir } });
+    assert.is(preloaded.out, plain.out);
+  } finally {
+    reg.remove();
+  }
+});
+
 test.run();
