@@ -19,6 +19,7 @@
 
 import net from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
+import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
@@ -153,7 +154,7 @@ export class RingSocket extends net.Socket {
     bind(this, end, view);
     internals(this).connecting = false;
     internals(this)._sockname = null;
-    if (s.unrefd) end.unref();
+    holdLoop(this);
     internals(this)._unrefTimer();
     this.emit('connect');
     this.emit('ready');
@@ -247,6 +248,7 @@ export class RingSocket extends net.Socket {
     const s = this[kState];
     if (s.readWanted) return;
     s.readWanted = true;
+    holdLoop(this);
     schedulePull(this);
   }
 
@@ -336,14 +338,14 @@ export class RingSocket extends net.Socket {
   override ref(): this {
     const s = this[kState];
     s.unrefd = false;
-    s.end?.ref();
+    holdLoop(this);
     return this;
   }
 
   override unref(): this {
     const s = this[kState];
     s.unrefd = true;
-    s.end?.unref();
+    holdLoop(this);
     return this;
   }
 
@@ -386,6 +388,20 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
   end.onwake = () => wake(socket);
 }
 
+/**
+ * Keeps the event loop alive for this socket exactly when libuv would for a TCP handle: while it
+ * connects, reads (until the peer's FIN, or while net has stopped reading into a full buffer) or
+ * has a write in flight — never once unref()'d. So a socket that got the peer's FIN and has
+ * nothing left to send lets the process exit though the program never destroyed it, as over TCP.
+ */
+function holdLoop(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed) return;
+  if (!s.unrefd && (socket.connecting || s.readWanted || s.pending !== null)) end.ref();
+  else end.unref();
+}
+
 function schedulePull(socket: RingSocket): void {
   const s = socket[kState];
   if (s.readScheduled) return;
@@ -400,34 +416,42 @@ function pull(socket: RingSocket): void {
   const s = socket[kState];
   const end = s.end;
   if (!end || end.closed || socket.connecting) return; // reads begin at 'connect'
-  const rx = end.channel.rx;
   try {
-    while (s.readWanted) {
-      const data = readChunk(rx); // drains even after a reset, then throws it
-      if (data) {
-        if (rx.peerNeedsWake) end.notify();
-        s.bytesRead += data.length;
-        internals(socket)._unrefTimer();
-        s.readWanted = socket.push(data);
-        continue;
-      }
-      if (rx.finished) {
-        // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
-        // nothing is buffered, even with no 'data' listener.
-        s.readWanted = false;
-        internals(socket)._unrefTimer();
-        socket.push(null);
-        socket.read(0);
-        return;
-      }
-      if (poll(socket)) return; // the poll tick resumes
-      if (rx.prepareWaitData()) {
-        sleep(socket);
-        return; // wake() resumes
-      }
-    }
+    drain(socket, end, end.channel.rx);
   } catch (err) {
     socket.destroy(socketError(socket, err, 'read'));
+    return;
+  }
+  holdLoop(socket);
+}
+
+/** Reads while net wants more: a chunk per read as libuv reads, the end at FIN; when the ring is
+ *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull(). */
+function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
+  const s = socket[kState];
+  while (s.readWanted) {
+    const data = readChunk(rx); // drains even after a reset, then throws it
+    if (data) {
+      if (rx.peerNeedsWake) end.notify();
+      s.bytesRead += data.length;
+      internals(socket)._unrefTimer();
+      s.readWanted = socket.push(data);
+      continue;
+    }
+    if (rx.finished) {
+      // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
+      // nothing is buffered, even with no 'data' listener.
+      s.readWanted = false;
+      internals(socket)._unrefTimer();
+      socket.push(null);
+      socket.read(0);
+      return;
+    }
+    if (poll(socket)) return; // the poll tick resumes
+    if (rx.prepareWaitData()) {
+      sleep(socket);
+      return; // wake() resumes
+    }
   }
 }
 
@@ -487,6 +511,7 @@ function flush(socket: RingSocket): void {
         pending.offset += n;
         continue;
       }
+      holdLoop(socket); // a write in flight keeps the loop alive, as a libuv write request does
       if (poll(socket)) return; // the poll tick resumes
       // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
       // wakes us while it still has data to drain, and both sides keep working at once.
@@ -497,11 +522,13 @@ function flush(socket: RingSocket): void {
     }
   } catch (err) {
     s.pending = null;
+    holdLoop(socket);
     pending.callback(socketError(socket, err, 'write'));
     return;
   }
   if (pending.early) return; // its callback comes after 'connect' (attach)
   s.pending = null;
+  if (!s.readWanted) holdLoop(socket); // (while reading, the loop stays held anyway)
   pending.callback();
 }
 

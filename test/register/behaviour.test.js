@@ -6,7 +6,10 @@ import { bounded, start, tempRegistry } from './harness.js';
 
 async function run(file, options) {
   const child = start(file, options);
-  const { code } = await bounded(child.exited, 20_000, `${file} did not exit by itself`);
+  const { code } = await bounded(child.exited, 20_000, `${file} did not exit by itself`).catch((err) => {
+    child.kill('SIGKILL'); // its own children go when their IPC channel does
+    throw err;
+  });
   assert.is(code, 0, child.err);
   return child;
 }
@@ -46,6 +49,19 @@ test('a connect aborted before it began, whose server closes meanwhile: one Abor
     assert.ok(plain.out.startsWith('error AbortError\n'), plain.out);
     const preloaded = await run('aborted-connect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir } });
     assert.is(preloaded.out, plain.out);
+  } finally {
+    reg.remove();
+  }
+});
+
+test('a process whose only connection stopped reading into a full buffer exits by itself, as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('full-buffer.mjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.includes('server exited by itself: 0'), plain.out);
+    const preloaded = await run('full-buffer.mjs', { preload: 'import', env: { XWAY_DIR: reg.dir } });
+    assert.is([...preloaded.out.split('\n')].sort().join('\n'), [...plain.out.split('\n')].sort().join('\n'));
+    assert.ok(preloaded.err.includes('-> ring'), `the connection rode a ring:\n${preloaded.err}`);
   } finally {
     reg.remove();
   }

@@ -858,6 +858,34 @@ for (const place of ['process', 'thread']) {
     },
   });
 
+  // libuv holds the loop for a socket only while it reads, writes or connects: a socket that got
+  // the peer's FIN with nothing to send does not (nor one that stopped reading into a full
+  // buffer: test/register/fixtures/full-buffer.mjs).
+  add({
+    name: `a server ${place} that never reads a connection the client ended, and ended its own side, exits by itself`,
+    dedicated: { role: 'server', in: place, alone: true },
+    server: {
+      connection(s, ctx) {
+        ctx.server.close();
+        s.end(); // never read, never destroyed: 'end' cannot come while 'hello' waits unread
+      },
+    },
+    client: {
+      async run(ctx) {
+        const s = await connected(ctx);
+        s.resume();
+        await ctx.event(s, 'end');
+        s.write('hello');
+        await ctx.closed(s);
+      },
+    },
+    expect: {
+      process: ['exit:0'],
+      // The exit closes the socket with 'hello' unread: a reset, after the server's FIN: EPIPE.
+      client: ['connect', 'ready', 'end', 'error:EPIPE', 'close:true'],
+    },
+  });
+
   for (const closer of ['client', 'server']) {
     add({
       name: `a client ${place} whose connection the ${closer} closed exits by itself`,
