@@ -4,6 +4,7 @@
 // worse than a TCP one.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import fs from 'node:fs';
 import { cpuSeconds, sleep, startPeer, useTempRegistry } from './helpers.js';
 
 useTempRegistry(test, 'xlink-limit-');
@@ -60,6 +61,29 @@ test('a server whose per-link limit is below its client\'s: the connection past 
   }
 });
 
+test('a listener takes more than its ephemeral range of ring connections in a minute, as TCP does', async () => {
+  // A server's ephemeral ports for ring connections rest after release, as TCP's do in TIME_WAIT;
+  // but on loopback the kernel reuses a TIME_WAIT port for a new connection (tcp_tw_reuse), so a
+  // TCP client can open and close far more than the ~14,000 even ports of the range each minute.
+  const server = await startPeer();
+  const client = await startPeer({ env: { XWAY_DEBUG: '1' } });
+  try {
+    const { port } = await server.call('listen', {});
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const evens = Math.floor((high - (low + (low & 1))) / 2) + 1; // the ports a listener gives ring connections
+    const total = evens + 500;
+    const tcp = await client.call('churn', { port, total: 2000, parallel: 1000, options: { transport: 'off' } }, 60_000);
+    assert.is(tcp.failed, 0, `TCP: ${tcp.firstError}`);
+    const ring = await client.call('churn', { port, total, parallel: 1000, options: { ringCapacity: 16384 } }, 60_000);
+    console.log(`  ${total} short connections to one listener: ${ring.ring} on the ring, ${ring.tcp} on TCP (the first after ${ring.firstFallback}), ${ring.failed} failed, in ${(ring.ms / 1000).toFixed(1)} s; TCP alone: 2000 in ${(tcp.ms / 1000).toFixed(1)} s`);
+    assert.is(ring.failed, 0, `every connection carried its byte: ${ring.firstError}`);
+    const why = client.stderrText.split('\n').find((l) => /-> tcp \(ring set-up failed/.test(l));
+    assert.is(ring.tcp, 0, `${ring.tcp} connections fell back to TCP after ${ring.firstFallback} rode the ring within a minute: ${why}`);
+  } finally {
+    await Promise.all([server.stop(), client.stop()]);
+  }
+});
+
 test('EMFILE: a server out of descriptors does not spin, and a ring client fares as a TCP client does', async () => {
   const server = await startPeer({ fdLimit: 128, env: { XWAY_DEBUG: '1' } });
   const client = await startPeer({ env: { XWAY_DEBUG: '1' } });
@@ -77,7 +101,7 @@ test('EMFILE: a server out of descriptors does not spin, and a ring client fares
     const dropped = (failures) => failures.map((f) => (f === 'ECONNRESET' || /^closed after 0 of/.test(f) ? 'dropped (EOF or ECONNRESET)' : f));
     const outcome = (r) => ({ connected: r.ring + r.tcp, failedToConnect: r.errors, transport: r.ring ? 'ring' : r.tcp ? 'tcp' : null, echo: dropped(r.echoFailures), seen: r.echoFailures });
     console.log(`  EMFILE in the server: a ring client ${JSON.stringify(outcome(ringClient))} in ${ringClient.ms.toFixed(1)} ms; a TCP client ${JSON.stringify(outcome(tcpClient))} in ${tcpClient.ms.toFixed(1)} ms`);
-    const why = client.stderrText.split('\n').find((l) => /-> tcp/.test(l));
+    const why = client.stderrText.split('\n').find((l) => /-> tcp \(ring set-up failed/.test(l));
     assert.ok(why, 'XWAY_DEBUG says why the ring client used TCP');
     assert.is(outcome(ringClient).transport, 'tcp', 'the ring client fell back to TCP');
     assert.equal({ ...outcome(ringClient), transport: null, seen: null }, { ...outcome(tcpClient), transport: null, seen: null }, 'and then saw what the TCP client saw');
