@@ -4,7 +4,11 @@
 // ring (or TCP, --tcp, for comparison). Prints the connections/s and each process's heaviest
 // functions by self time, and leaves the .cpuprofile files (open them in Chrome's DevTools).
 //
-//   node bench/links/profile.mjs [--parallel N] [--seconds S] [--tcp] [--out DIR]
+// Bursts are 300 ms apart (--pause), so that the server's closes, which free ring slots, keep up;
+// a listener gives out ~14,000 ring ports a minute (they rest 60 s after use), so keep
+// --seconds × rate below that.
+//
+//   node bench/links/profile.mjs [--parallel N] [--seconds S] [--ring SIZE] [--pause MS] [--tcp] [--out DIR]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +20,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, '../../dist/index.js');
 
 if (process.argv[2] === '--role') {
-  const [, , , role, portText, mode, countText, secondsText] = process.argv;
+  const [, , , role, portText, mode, countText, secondsText, ringText, pauseText] = process.argv;
   const { default: xway } = await import(dist);
   const net = await import('node:net');
   const tcp = mode === 'tcp';
@@ -31,32 +35,39 @@ if (process.argv[2] === '--role') {
   } else {
     const port = Number(portText), count = Number(countText), until = performance.now() + Number(secondsText) * 1000;
     const one = () => new Promise((resolve, reject) => {
-      const sock = tcp ? net.connect({ port, host: '127.0.0.1' }) : xway.connect({ port, host: '127.0.0.1', transport: 'force' });
+      const sock = tcp ? net.connect({ port, host: '127.0.0.1' }) : xway.connect({ port, host: '127.0.0.1', transport: 'force', ringCapacity: Number(ringText) || undefined });
       sock.once('connect', () => sock.write('q'));
       sock.on('data', () => {});
       sock.once('error', reject);
       sock.once('close', resolve);
     });
-    let done = 0;
+    let done = 0, busy = 0;
     process.on('unhandledRejection', (err) => { process.stderr.write(`client: ${err.stack}\n`); process.exit(1); });
     await one(); // the link is set up (ring), outside the count
     const t0 = performance.now();
     while (performance.now() < until) {
       if (count <= 1) await one();
-      else await Promise.all(Array.from({ length: count }, one));
+      else {
+        const tb = performance.now();
+        await Promise.all(Array.from({ length: count }, one));
+        busy += performance.now() - tb;
+        await new Promise((r) => setTimeout(r, Number(pauseText)));
+      }
       done += Math.max(1, count);
     }
-    process.stdout.write(`${done} ${(done / ((performance.now() - t0) / 1000)).toFixed(0)}\n`);
+    const ms = count <= 1 ? performance.now() - t0 : busy;
+    process.stdout.write(`${done} ${(done / (ms / 1000)).toFixed(0)}\n`);
     process.exit(0);
   }
 } else {
-  const { values } = parseArgs({ options: { parallel: { type: 'string', default: '1' }, seconds: { type: 'string', default: '5' }, tcp: { type: 'boolean', default: false }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { parallel: { type: 'string', default: '1' }, seconds: { type: 'string', default: '2' }, ring: { type: 'string', default: '0' }, pause: { type: 'string', default: '300' }, tcp: { type: 'boolean', default: false }, out: { type: 'string' } } });
   const out = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'xway-profile-'));
   const mode = values.tcp ? 'tcp' : 'ring';
   const node = (role, ...args) => spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', path.join(out, role), fileURLToPath(import.meta.url), '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const server = node('server', '0', mode);
   const port = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
-  const client = node('client', String(port), mode, values.parallel, values.seconds);
+  const ring = /k$/i.test(values.ring) ? Number(values.ring.slice(0, -1)) * 1024 : Number(values.ring);
+  const client = node('client', String(port), mode, values.parallel, values.seconds, String(ring), values.pause);
   const [count, rate] = await new Promise((resolve) => {
     client.stdout.once('data', (d) => resolve(String(d).trim().split(' ').map(Number)));
     client.once('exit', (code) => resolve([0, NaN, code]));
@@ -68,7 +79,7 @@ if (process.argv[2] === '--role') {
   await new Promise((resolve) => client.once('exit', resolve));
   server.stdin.end();
   await new Promise((resolve) => server.once('exit', resolve));
-  console.log(`${mode}, ${values.parallel === '1' ? 'one at a time' : `${values.parallel} at once`}: ${count} connections, ${rate} conn/s; profiles in ${out}`);
+  console.log(`${mode}, ${values.parallel === '1' ? 'one at a time' : `${values.parallel} at once (rate over the bursts, pauses left out)`}: ${count} connections, ${rate} conn/s; profiles in ${out}`);
   for (const role of ['client', 'server']) {
     const file = fs.readdirSync(path.join(out, role)).find((f) => f.endsWith('.cpuprofile'));
     console.log(`\n${role}: heaviest functions by self time`);

@@ -40,7 +40,7 @@ Tests (--test):
            process (and its shared part), and the CPU of the idle processes (~10 s a repetition)
   conns100k  100,000 ring connections (--connections) with 16 KiB rings (or --ring) into one
            server process on several ports, from 4 client processes: set-up time and memory
-           per connection (ring only; not in any preset: ~1 min a repetition)
+           per connection (ring only; not in any preset: ~25 s a repetition)
 Each also reports the CPU time of both ends: CPU seconds per GB (streams) or per 1,000
 transactions (rr, crr).
 

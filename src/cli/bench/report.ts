@@ -27,7 +27,7 @@ const TITLES: Record<TestName, string> = {
   rr: 'rr (request/response, one at a time)',
   crr: 'crr (connect, request, response, close)',
   conns: 'conns (connections at scale)',
-  conns100k: 'conns100k (100,000 connections into one server process)',
+  conns100k: 'conns100k (many connections into one server process)',
 };
 
 const VALUE_NOTE: Partial<Record<TestName, string>> = {
