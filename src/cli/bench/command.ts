@@ -389,7 +389,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
         if (row.part) {
           const spec = { ...specFor({ ...row, test: 'crr' }, o, socketDir, ++n), test: (row.part === 'parallel' ? 'conns-parallel' : 'conns-scale') as SpecTest };
           if (row.part === '100k') spec.ringCapacity = o.ring || 16384;
-          const point = row.part === '100k' ? await measure100k(spec, o) : await measureConns(row.part, pair, spec, o);
+          const point = row.part === '100k' ? await measure100k(spec, o) : await measureConns(row.part, spec, o);
           const key = `${row.part}/${row.transport}`;
           connsPoints.set(key, [...(connsPoints.get(key) ?? []), point]);
           progress.end(label, connsText(row.part, point));

@@ -111,19 +111,18 @@ async function accepted(server: Peer, count: number, ms = 20_000): Promise<void>
   }
 }
 
-/** One repetition of `part` over `transport` between the pair's two processes — for scale, two
- *  fresh ones, so that the memory a connection costs is not blurred by what earlier points left. */
-export async function measureConns(part: Exclude<ConnsPart, '100k'>, pair: { server: Peer; client: Peer }, spec: Spec, o: BenchOptions): Promise<ConnsPoint> {
-  if (part === 'scale') {
-    const fresh = { server: new Peer('server', false), client: new Peer('client', false) };
-    try {
-      await Promise.all([fresh.server.ready, fresh.client.ready]);
-      return await servedPoint(part, fresh, spec, o);
-    } finally {
-      await Promise.all([fresh.server.close(), fresh.client.close()]);
-    }
+/** One repetition of `part` over `transport`, between two fresh processes: the memory a
+ *  connection costs is not blurred by what earlier points left, and the thousands of connections
+ *  measured here leave nothing behind (garbage, heap to give back) in the processes that measure
+ *  the next points — an idle connection's CPU time, say. */
+export async function measureConns(part: Exclude<ConnsPart, '100k'>, spec: Spec, o: BenchOptions): Promise<ConnsPoint> {
+  const fresh = { server: new Peer('server', false), client: new Peer('client', false) };
+  try {
+    await Promise.all([fresh.server.ready, fresh.client.ready]);
+    return await servedPoint(part, fresh, spec, o);
+  } finally {
+    await Promise.all([fresh.server.close(), fresh.client.close()]);
   }
-  return servedPoint(part, pair, spec, o);
 }
 
 async function servedPoint(part: Exclude<ConnsPart, '100k'>, pair: { server: Peer; client: Peer }, spec: Spec, o: BenchOptions): Promise<ConnsPoint> {

@@ -102,7 +102,7 @@ function connsTargets(results: Result[], connections: number): Target[] {
       met: ring.every(Boolean) ? worst < IDLE_CPU_MS : null,
       detail: ring.every(Boolean)
         ? `with its connections open and idle: client ${f(ring[0]!.value.median, 1)} ms, server ${f(ring[1]!.value.median, 1)} ms; with none left: client ${f(ring[2]!.value.median, 1)} ms, server ${f(ring[3]!.value.median, 1)} ms`
-        : 'not measured (--test conns)' });
+        : `not measured${results.some((r) => keys.includes(r.metric ?? '') && r.transport === 'ring' && r.failed) ? ' (the ring connections failed: see above)' : ' (--test conns)'}` });
   }
   return out;
 }
