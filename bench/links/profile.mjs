@@ -4,6 +4,9 @@
 // ring (or TCP, --tcp, for comparison). Prints the connections/s and each process's heaviest
 // functions by self time, and leaves the .cpuprofile files (open them in Chrome's DevTools).
 //
+// XWAY_PROFILE_EARLY=1: the client writes its request right after connect(), before 'connect' (as
+// an http client does), so a ring's OPEN carries it (accept overlaps the first data).
+//
 // Bursts are 300 ms apart (--pause), so that the server's closes, which free ring slots, keep up;
 // a listener gives out ~14,000 ring ports a minute (they rest 60 s after use), so keep
 // --seconds × rate below that.
@@ -36,7 +39,8 @@ if (process.argv[2] === '--role') {
     const port = Number(portText), count = Number(countText), until = performance.now() + Number(secondsText) * 1000;
     const one = () => new Promise((resolve, reject) => {
       const sock = tcp ? net.connect({ port, host: '127.0.0.1' }) : xway.connect({ port, host: '127.0.0.1', transport: 'force', ringCapacity: Number(ringText) || undefined });
-      sock.once('connect', () => sock.write('q'));
+      if (process.env.XWAY_PROFILE_EARLY === '1') sock.write('q'); // before 'connect': accept overlaps the first data
+      else sock.once('connect', () => sock.write('q'));
       sock.on('data', () => {});
       sock.once('error', reject);
       sock.once('close', resolve);

@@ -4,6 +4,7 @@
 // connection — the kernel's numbers, for the processes profile.mjs runs (without the profiler).
 //
 //   node bench/links/wakeups.mjs [--seconds S] [--reps N]
+// With XWAY_PROFILE_EARLY=1 the request is written before 'connect' (see profile.mjs).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -38,7 +39,7 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
     await new Promise((resolve) => server.once('exit', resolve));
   }
 }
-console.log(`sequential crr, medians of ${values.reps} runs of ${values.seconds} s (per connection):`);
+console.log(`sequential crr${process.env.XWAY_PROFILE_EARLY === '1' ? ', request written before \'connect\'' : ''}, medians of ${values.reps} runs of ${values.seconds} s (per connection):`);
 for (const [mode, rs] of Object.entries(rows)) {
   const m = (k) => median(rs.map((r) => r[k]));
   console.log(`  ${mode.padEnd(4)} ${m('rate').toFixed(0).padStart(6)} conn/s   wake-ups: server ${m('serverWakes').toFixed(2)}, client ${m('clientWakes').toFixed(2)}   CPU: server ${m('serverCpuUs').toFixed(0)} µs, client ${m('clientCpuUs').toFixed(0)} µs`);
