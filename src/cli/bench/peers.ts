@@ -52,8 +52,9 @@ export class Peer {
       this.#worker.stderr.on('data', (d: string) => { this.#stderr = (this.#stderr + d).slice(-4000); });
       this.#worker.on('exit', (code) => onExit(`exited (code ${code})`));
     } else {
+      // --expose-gc: conns measures resident memory after a full collection (conns-peer.ts probe).
       this.#child = fork(launch?.url ?? PEER_URL, [], {
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: launch?.execArgv ?? [], serialization: 'json',
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [...(launch?.execArgv ?? []), '--expose-gc'], serialization: 'json',
         ...(launch ? { execPath: launch.execPath, env: launch.env } : {}),
       });
       this.#child.on('message', (m) => onMessage(m as FromPeer));
