@@ -35,7 +35,7 @@ export interface RingEndpointOptions {
   /** Ring capacity granted to clients at most. */
   maxRingCapacity?: number;
   /** Ring memory one link (one client thread) may use; the first server of a thread to open its
-   *  endpoint sets it for the thread's listener. Default XWAY_RING_MEMORY_PER_LINK, else 1 GiB. */
+   *  endpoint sets it for the thread's listener. Default XWAY_RING_MEMORY_PER_LINK, else 8 GiB. */
   ringMemoryPerLink?: number;
 }
 

@@ -42,11 +42,11 @@ test('XWAY_RING_MEMORY_PER_LINK=8M: connections past the limit use TCP, data flo
 });
 
 test('a server whose per-link limit is below its client\'s: the connection past it uses TCP, the ones on the ring carry on', async () => {
-  const server = await startPeer({ env: { XWAY_RING_MEMORY_PER_LINK: '16M' } });
+  const server = await startPeer({ env: { XWAY_RING_MEMORY_PER_LINK: '8M' } });
   const client = await startPeer({ env: { XWAY_DEBUG: '1' } });
   try {
     const { port } = await server.call('listen', {});
-    // 15 connections fill the first 8 MiB chunk; the 16th needs a second, past the server's 16 MiB.
+    // 15 connections fill the first 8 MiB chunk; the 16th needs a second, past the server's 8 MiB.
     const first = await client.call('connect', { port, n: 15, echo: 1000 });
     assert.is(first.ring, 15, 'the first chunk\'s 15 connections ride the ring');
     const next = await client.call('connect', { port, n: 1, echo: 1000 });

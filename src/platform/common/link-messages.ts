@@ -6,7 +6,9 @@
 //   20 capacityA u32    24 capacityB u32     28 extra u32 (ACCEPT: ephemeral port)
 //
 // GROW uses slot = chunk index, offset = the chunk's place in the region (in 64 KiB pages),
-// capacityA = its size (pages). Every field is the peer's word and is checked by the reader.
+// capacityA = its size (pages); LIMIT (acceptor to initiator) uses slot = the first chunk the
+// acceptor did not map, being past its own limit. Every field is the peer's word and is checked
+// by the reader.
 
 export const RECORD_BYTES = 32;
 
@@ -16,6 +18,7 @@ export enum Op {
   Refuse = 3,
   Closed = 4,
   Grow = 5,
+  Limit = 6,
 }
 
 export const REFUSALS = ['not-listening', 'limit', 'malformed', 'busy', 'closing', 'capacity'] as const;
@@ -35,7 +38,8 @@ export interface Accept { op: Op.Accept; slot: number; generation: number; port:
 export interface Refuse { op: Op.Refuse; slot: number; generation: number; reason: Refusal }
 export interface Closed { op: Op.Closed; slot: number; generation: number }
 export interface Grow { op: Op.Grow; chunk: number; pageOffset: number; pages: number }
-export type LinkMessage = Open | Accept | Refuse | Closed | Grow;
+export interface Limit { op: Op.Limit; chunk: number }
+export type LinkMessage = Open | Accept | Refuse | Closed | Grow | Limit;
 
 export function encodeRecord(m: LinkMessage, out: DataView = new DataView(new ArrayBuffer(RECORD_BYTES))): DataView {
   for (let i = 0; i < RECORD_BYTES; i += 4) out.setUint32(i, 0, true);
@@ -60,6 +64,9 @@ export function encodeRecord(m: LinkMessage, out: DataView = new DataView(new Ar
     case Op.Grow:
       out.setUint32(4, m.chunk, true); out.setUint32(16, m.pageOffset, true); out.setUint32(20, m.pages, true);
       break;
+    case Op.Limit:
+      out.setUint32(4, m.chunk, true);
+      break;
   }
   return out;
 }
@@ -78,6 +85,8 @@ export function decodeRecord(v: DataView): LinkMessage | null {
       return { op: Op.Closed, slot: u32(4), generation: u32(8) };
     case Op.Grow:
       return { op: Op.Grow, chunk: u32(4), pageOffset: u32(16), pages: u32(20) };
+    case Op.Limit:
+      return { op: Op.Limit, chunk: u32(4) };
     default:
       return null;
   }

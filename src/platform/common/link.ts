@@ -29,11 +29,12 @@ export interface LinkPlatform {
   readonly peer: ChannelEnd['peer'];
   /** Chunk 0, mapped on this side. */
   readonly chunk0: ChunkPlace;
-  /** Initiator: makes the region `pages` larger and maps the new part as chunk `index`; returns
-   *  where it is here and where in the region (in pages). Throws at a limit. */
-  addChunk(index: number, pages: number): { place: ChunkPlace; pageOffset: number };
+  /** Initiator: makes the region larger by `pages` — or by less, down to `minPages`, where this
+   *  side's limit leaves less room — and maps the new part as chunk `index`; returns where it is
+   *  here, where in the region (in pages) and its size. Throws LinkLimitError at the limit. */
+  addChunk(index: number, pages: number, minPages: number): { place: ChunkPlace; pageOffset: number; pages: number };
   /** Acceptor: maps chunk `index`, announced by the initiator at `pageOffset` with `pages`; throws
-   *  (with a reason) if the region does not hold it or a limit forbids it. */
+   *  LinkLimitError if it is past this side's limit, LinkError if the region does not hold it. */
   mapChunk(index: number, pageOffset: number, pages: number): ChunkPlace;
   /** Rings the peer's doorbell (`word`: the index, in an Int32Array over chunk 0's memory, of the
    *  peer's doorbell word, for a platform that wakes it there). */
@@ -79,6 +80,14 @@ export class LinkError extends XwayError {
   constructor(message: string) {
     super('ERR_XWAY_LINK', message);
   }
+}
+
+/** A limit of ring memory per link: the connection that needs more uses TCP; the link stays. */
+export class LinkLimitError extends LinkError {}
+
+/** Pages of ring memory (chunk 0 aside: it is the link's own) a side may still add or map. */
+export function roomPages(maxBytes: number, regionPages: number, chunk0Pages: number): number {
+  return Math.floor(maxBytes / WASM_PAGE) - (regionPages - chunk0Pages);
 }
 
 /** One connection of a link, as ChannelEnd for the socket above. */
@@ -194,7 +203,10 @@ export class Link {
   readonly #control: Channel;
   readonly #outbox: DataView[] = [];
   readonly #record = new DataView(new ArrayBuffer(RECORD_BYTES));
-  readonly #chunks: ChunkPlace[] = [];
+  /** Mapped chunks; null for one the acceptor would not map (past its limit). */
+  readonly #chunks: (ChunkPlace | null)[] = [];
+  /** Initiator: the acceptor's limit stopped growth (the first chunk it did not map), or -1. */
+  #peerLimitAt = -1;
   /** Initiator: free space per chunk, sorted by offset. */
   readonly #free: Free[][] = [];
   /** Initiator: slots in use, and the free slot numbers; generations of every slot used. */
@@ -267,7 +279,7 @@ export class Link {
       this.#freeSlots.push(slot);
       throw err;
     }
-    const place = this.#chunks[where.chunk];
+    const place = this.#chunks[where.chunk]!;
     const generation = ((this.#generations.get(slot) ?? 0) + 1) >>> 0;
     this.#generations.set(slot, generation);
     const channel = Channel.create(place.memory, place.offset + where.offset, { capacityA, capacityB }, 'initiator');
@@ -295,9 +307,10 @@ export class Link {
       else list[i] = { offset: f.offset + bytes, bytes: f.bytes - bytes };
       return { chunk: c, offset };
     }
+    if (this.#peerLimitAt >= 0) throw new LinkLimitError("the link's ring memory would pass the server's limit for it");
     const index = this.#chunks.length;
-    const pages = Math.max(CHUNK_PAGES, Math.ceil(bytes / WASM_PAGE));
-    const { place, pageOffset } = this.platform.addChunk(index, pages);
+    const need = Math.ceil(bytes / WASM_PAGE);
+    const { place, pageOffset, pages } = this.platform.addChunk(index, Math.max(CHUNK_PAGES, need), need);
     this.#chunks.push(place);
     this.#free.push(place.bytes > bytes ? [{ offset: bytes, bytes: place.bytes - bytes }] : []);
     this.#send({ op: Op.Grow, chunk: index, pageOffset, pages });
@@ -305,6 +318,7 @@ export class Link {
   }
 
   #releaseSpace(chunk: number, offset: number, bytes: number): void {
+    if (this.#peerLimitAt >= 0 && chunk >= this.#peerLimitAt) return; // the acceptor refuses it
     const list = this.#free[chunk];
     const slot = { offset, bytes };
     let i = list.findIndex((f) => f.offset > offset);
@@ -417,6 +431,7 @@ export class Link {
       if (m.op === Op.Closed) return; // the ring's flags said it already; the slot is ours to forget when we close
       throw new LinkError(`record type ${m.op} is not for the acceptor`);
     }
+    if (m.op === Op.Limit) return this.#peerLimit(m.chunk);
     if (m.op !== Op.Accept && m.op !== Op.Refuse && m.op !== Op.Closed) throw new LinkError(`record type ${m.op} is not for the initiator`);
     const record = this.#slots.get(m.slot);
     if (!record || record.generation !== m.generation) return; // stale: a slot already freed
@@ -443,7 +458,26 @@ export class Link {
   #mapGrown(index: number, pageOffset: number, pages: number): void {
     if (index !== this.#chunks.length) throw new LinkError(`GROW of chunk ${index}, expected ${this.#chunks.length}`);
     if (pages < 1 || pages > 65536) throw new LinkError(`GROW of ${pages} pages`);
-    this.#chunks.push(this.platform.mapChunk(index, pageOffset, pages));
+    if (this.#chunks.at(-1) === null) { // past our limit already: this one is not mapped either
+      this.#chunks.push(null);
+      return;
+    }
+    try {
+      this.#chunks.push(this.platform.mapChunk(index, pageOffset, pages));
+    } catch (err) {
+      if (!(err instanceof LinkLimitError)) throw err;
+      // Past our limit: OPENs in it are refused ('limit'), and the initiator grows no more.
+      this.#chunks.push(null);
+      this.#send({ op: Op.Limit, chunk: index });
+    }
+  }
+
+  /** Initiator: the acceptor did not map chunk `index` and those after it. */
+  #peerLimit(index: number): void {
+    if (index < 1 || index >= this.#chunks.length) throw new LinkError(`LIMIT at chunk ${index} of ${this.#chunks.length}`);
+    if (this.#peerLimitAt >= 0 && this.#peerLimitAt <= index) return;
+    this.#peerLimitAt = index;
+    for (let c = index; c < this.#free.length; c++) this.#free[c] = []; // OPENs there are refused
   }
 
   /** Acceptor: checks an OPEN against everything we know, then asks the listeners. */
@@ -452,7 +486,8 @@ export class Link {
     if (m.slot < 1 || m.slot >= MAX_SLOTS) throw new LinkError(`OPEN of slot ${m.slot}`);
     if (this.#accepted.has(m.slot)) throw new LinkError(`OPEN of slot ${m.slot}, which is open`);
     const place = this.#chunks[m.chunk];
-    if (m.chunk === 0 || !place) throw new LinkError(`OPEN in chunk ${m.chunk} of ${this.#chunks.length}`);
+    if (m.chunk === 0 || place === undefined) throw new LinkError(`OPEN in chunk ${m.chunk} of ${this.#chunks.length}`);
+    if (place === null) return refuse('limit');
     if (!isValidCapacity(m.capacityA) || !isValidCapacity(m.capacityB)) return refuse('malformed');
     const bytes = channelByteLength(m.capacityA, m.capacityB);
     // A channel must lie inside one chunk: chunks are not next to each other in our memory.
@@ -535,8 +570,9 @@ export class Link {
         continue;
       }
       // The ring's data area, in whole pages (its header and its neighbours' stay).
-      const from = Math.ceil((tx.dataOffset - this.#chunks[end.chunk].offset) / OS_PAGE) * OS_PAGE;
-      const to = Math.floor((tx.dataOffset + tx.capacity - this.#chunks[end.chunk].offset) / OS_PAGE) * OS_PAGE;
+      const chunkOffset = this.#chunks[end.chunk]!.offset;
+      const from = Math.ceil((tx.dataOffset - chunkOffset) / OS_PAGE) * OS_PAGE;
+      const to = Math.floor((tx.dataOffset + tx.capacity - chunkOffset) / OS_PAGE) * OS_PAGE;
       if (to > from) {
         try {
           this.platform.discard!(end.chunk, from, to - from);
