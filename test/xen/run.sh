@@ -139,8 +139,8 @@ if [ "${XWAY_XEN_DOMU:-0}" = 1 ]; then ram=3584; dom0=1536M; else ram=2560; dom0
 # TCG's SMAP/SMEP emulation kills a PV dom0 at its first instruction: both off, in QEMU and Xen.
 set +e
 timeout --foreground "${XWAY_XEN_TIMEOUT:-600}" qemu-system-x86_64 -machine pc -cpu max,-smap,-smep,-pku -m $ram -smp 2 \
-  -nographic -no-reboot -monitor none -serial stdio \
-  -kernel "$work/xen.elf" -append "dom0_mem=$dom0,max:$dom0 console=com1 smap=0 smep=0 noreboot" \
+  -nographic -no-reboot -monitor none -serial stdio -nic none \
+  -kernel "$work/xen.elf" -append "dom0_mem=$dom0,max:$dom0 console=com1 smap=0 smep=0 spec-ctrl=eager-fpu noreboot" \
   -initrd "$work/vmlinuz console=hvc0 rdinit=/init quiet,$work/initrd.cpio" </dev/null 2>&1 |
   tee "$log" | sed -u 's/^/| /'
 qemu_rc=${PIPESTATUS[0]}
