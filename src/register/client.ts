@@ -10,6 +10,7 @@
 // RingSocket exactly as `tls.connect({ socket })` does (https.Agent, undici and fetch for
 // https:, http2.connect for https: all call tls.connect by name at call time).
 
+import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { RegistryEntry } from '../switch/registry.js';
@@ -30,7 +31,23 @@ function plainTcp(options: Options): net.Socket {
   return originalConnect.call(socket, { ...options, socket: undefined });
 }
 
-interface Choice { entry: RegistryEntry; host: string; port: number }
+/** A co-resident server: a host registry entry, or (xen) a Xen domain the administrator
+ *  recorded for `host` that publishes an endpoint for `port`. */
+interface Choice { entry: RegistryEntry | null; xen?: number; host: string; port: number }
+
+/** The Xen domain serving `host`:`port`, or null. Only looked for where this is a Xen guest (or
+ *  dom0) at all, so other programs' connects to other machines load nothing more. */
+function xenChoice(host: string, port: number): number | null {
+  if (!net.isIP(host) || !fs.existsSync('/dev/xen/evtchn')) return null;
+  const h = heavy();
+  if (h.xenUnavailableReason() !== null) return null;
+  try {
+    const domid = h.xenPeerFor(host);
+    return domid !== null && h.lookupXenEndpoint(domid, port) ? domid : null;
+  } catch {
+    return null; // an unreadable record: TCP still works
+  }
+}
 
 /** The registry entry this connection may ride, or null (then it is TCP, as without xway). */
 function choose(options: Options, socket: net.Socket | null): Choice | null {
@@ -46,7 +63,11 @@ function choose(options: Options, socket: net.Socket | null): Choice | null {
   // A socket with a handle already: a TLSSocket that tls.connect() connects itself (after the
   // patched tls.connect decided on TCP), or one made from a file descriptor.
   if (socket && (socket as unknown as { _handle: unknown })._handle) return null;
-  if (!isLocalHost(host)) return debugOn ? tcp(`${host} is not an address of this machine`) : null;
+  if (!isLocalHost(host)) {
+    const xen = options.localAddress == null && options.localPort == null ? xenChoice(host, port) : null;
+    if (xen !== null) return { entry: null, xen, host, port };
+    return debugOn ? tcp(`${host} is not an address of this machine nor of a Xen domain with an xway endpoint`) : null;
+  }
   if (options.localAddress != null || options.localPort != null) return tcp('localAddress/localPort asked for');
   let entry: RegistryEntry | null;
   try {
@@ -64,12 +85,12 @@ function choose(options: Options, socket: net.Socket | null): Choice | null {
 /** The TCP-level view of a ring connection to `host`. */
 function clientView(choice: Choice) {
   const { host, entry, port } = choice;
-  const v6 = net.isIPv6(host) || (!net.isIP(host) && entry.host === '::1');
+  const v6 = net.isIPv6(host) || (!net.isIP(host) && entry?.host === '::1');
   const family = v6 ? 'IPv6' : 'IPv4';
   const loopback = v6 ? '::1' : '127.0.0.1';
   return {
     remote: { address: net.isIP(host) ? host : loopback, port, family },
-    local: { address: loopback, port: 0, family },
+    local: { address: choice.xen !== undefined ? (v6 ? '::' : '0.0.0.0') : loopback, port: 0, family },
   };
 }
 
@@ -79,14 +100,16 @@ function openRing(choice: Choice, options: Options): { ring: RingSocket; view: R
   const view = clientView(choice);
   const ring = h.RingSocket.connecting({ allowHalfOpen: true, ...view });
   const where = hostPort(choice.host, choice.port);
-  const sameProcess = choice.entry.pid === process.pid;
-  h.connectHost(choice.entry.controlPath, { capacity: choice.entry.ringCapacity, sameProcess }).then(
+  const { entry, xen } = choice;
+  const setUp = entry ? h.connectHost(entry.controlPath, { capacity: entry.ringCapacity, sameProcess: entry.pid === process.pid })
+    : h.connectXen(xen!, choice.port);
+  setUp.then(
     (end) => {
       if (ring.destroyed) {
         end.close();
         return;
       }
-      debug(`connect ${where} -> ring (${end.platform} channel, server pid ${choice.entry.pid})`);
+      debug(`connect ${where} -> ring (${end.platform} channel, ${entry ? `server pid ${entry.pid}` : `server domain ${xen}`})`);
       ring.attach(end);
     },
     (err: Error) => {

@@ -5,3 +5,5 @@ export { RingSocket } from '../socket/ring-socket.js';
 export { connectHost } from '../platform/host/connect.js';
 export { hostUnavailableReason } from '../platform/host/native.js';
 export { openRingEndpoint, acceptRingSocket, acceptedView } from '../socket/endpoint.js';
+export { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
+export { xenUnavailableReason } from '../platform/xen/native.js';
