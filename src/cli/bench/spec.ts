@@ -22,6 +22,9 @@ export interface Spec {
   ringCapacity: number;
   /** The Unix socket's path (unix transport). */
   socketPath: string;
+  /** '' (this machine: the server listens on 127.0.0.1), or, with --peer, the server peer's
+   *  address: it listens on every address and the client connects to this one. */
+  host: string;
 }
 
 /** One side's CPU time over its measured window, as a rate: CPU seconds per wall second. */
