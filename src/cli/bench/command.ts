@@ -153,7 +153,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
 function parseHostPort(flag: string, text: string, hostOptional: boolean): { host: string; port: number } {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(text.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536) || (!hostOptional && !m[1])) {
+  if (!m || !(port >= (hostOptional ? 0 : 1) && port < 65536) || (!hostOptional && !m[1])) {
     throw new UsageError(`flag '--${flag}' takes ${hostOptional ? '[HOST:]PORT' : 'HOST:PORT'}, got '${text}'`);
   }
   return { host: m[1] || '0.0.0.0', port };
