@@ -60,7 +60,10 @@ guestTest('64 MiB each way between two guests over a Xen channel (xway.connect),
     const client = await b().spawn(['test/xen/fixtures/pair.js', 'stream-client', A.ip, '7300', String(64 << 20)]);
     const connected = await client.next('connected', 60_000);
     assert.equal([connected.transport, connected.platform, connected.remoteAddress], ['ring', 'xen', A.ip]);
-    const [cd, sd] = await Promise.all([client.next('done', 240_000), server.next('done', 240_000)]);
+    const [cd, sd] = await Promise.all([client.next('done', 240_000), server.next('done', 240_000)]).catch((err) => {
+      console.log(`  client said: ${JSON.stringify(client.lines)}\n  server said: ${JSON.stringify(server.lines)}`);
+      throw err;
+    });
     console.log(`  64 MiB each way in ${cd.seconds.toFixed(1)} s (client's view)`);
     assert.equal([sd.transport, sd.platform], ['ring', 'xen']);
     assert.is(sd.receivedBytes, 64 << 20);
