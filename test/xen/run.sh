@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs xway's Xen-platform tests on real Xen: boots Xen 4.17 with a PV dom0 (Debian's kernel) under
 # qemu-system-x86_64 in software emulation (no KVM needed), from an initramfs built here (busybox,
-# the xen-evtchn/gntdev/gntalloc/privcmd/xenfs modules, xenstored, Node and this package), starts
-# xenstored inside dom0 and runs test/xen/xen.test.js there. Inside one domain, dom0 grants pages to
-# itself and binds interdomain event channels to itself, so both peers of a channel run in dom0.
+# the xen-evtchn/gntdev/gntalloc/privcmd/xenfs, netback/netfront and bridge modules, xenstored, xl,
+# Node and this package), starts xenstored inside dom0 and runs test/xen/*.test.js there: first
+# dom0 alone (it grants pages to itself and binds interdomain event channels to itself, so both
+# peers of a channel run in dom0), then, in the same boot, PV guests started with xl on a bridge
+# (xenbr0, 192.0.2.0/24) talking to each other (guests.test.js; see docs/xen.md).
 #
 # Usage: test/xen/run.sh [--install]
 #   --install  apt-get install what is missing (CI); otherwise missing pieces are reported.
