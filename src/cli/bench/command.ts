@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { CommandError, parseFlags, parseList, parseNumber, parseSize, sizeName, UsageError } from '../args.js';
 import { hostUnavailableReason } from '../../platform/host/native.js';
-import { Peer } from './peers.js';
+import { Peer, servePeers } from './peers.js';
 import { Progress } from './progress.js';
 import { DEFAULT_TESTS, TESTS, TRANSPORTS, type SideResult, type Spec, type SpecTest, type TestName, type TransportName } from './spec.js';
 import { connsResults, measure100k, measureConns, type ConnsPart, type ConnsPoint } from './conns.js';
@@ -71,6 +71,13 @@ Options:
                      net: stream 1k and 64k, rr, crr, conns, 5 reps, with --idle and --targets
                      (npm run bench:net)
                      (flags given as well override the preset's)
+  --peer HOST:PORT   the server end runs elsewhere: a peer started there with
+                     --peer-listen (say, in another Xen domain); connections go to HOST (ring:
+                     xway.connect to HOST, a Xen channel where the administrator recorded HOST
+                     for a co-resident domain; tcp: TCP to HOST); ring and tcp only
+  --peer-listen [HOST:]PORT
+                     serve bench peers to coordinators elsewhere (one per control connection,
+                     until killed); every other flag is the coordinator's
   --json             machine-readable results on stdout instead of the table
   --svg FILE         also draw throughput against write size and the rr/crr times as an SVG
   --quiet            no progress line on stderr
@@ -80,7 +87,9 @@ Examples:
   xway bench --test stream --size 1k,64k --transport ring,tcp
   xway bench --test rr --request 100 --response 2k --duration 3 --reps 5
   xway bench --preset net --json > net.json
-  xway bench --test stream,maerts --svg stream.svg`;
+  xway bench --test stream,maerts --svg stream.svg
+  xway bench --peer-listen 9100                       # in domain A (192.0.2.2)
+  xway bench --peer 192.0.2.2:9100 --test stream,rr   # in domain B`;
 
 export interface BenchOptions {
   tests: TestName[];
@@ -105,6 +114,10 @@ export interface BenchOptions {
   json: boolean;
   svg: string | null;
   quiet: boolean;
+  /** --peer: the remote server peer's control address. */
+  peer: { host: string; port: number } | null;
+  /** --peer-listen: serve peers instead of measuring. */
+  peerListen: { host: string; port: number } | null;
 }
 
 const PRESETS: Record<string, Partial<BenchOptions>> = {
@@ -119,6 +132,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     ring: { type: 'string' }, connections: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'boolean' }, netns: { type: 'boolean' },
     idle: { type: 'boolean' }, targets: { type: 'boolean' },
     preset: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, quiet: { type: 'boolean' },
+    peer: { type: 'string' }, 'peer-listen': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
@@ -148,7 +162,17 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     json: v.json ?? false,
     svg: v.svg ?? null,
     quiet: v.quiet ?? false,
+    peer: v.peer !== undefined ? parseHostPort('peer', v.peer, false) : null,
+    peerListen: v['peer-listen'] !== undefined ? parseHostPort('peer-listen', v['peer-listen'], true) : null,
   };
+  if (o.peer) {
+    if (o.threads) throw new UsageError(`flag '--peer' and '--threads' exclude each other`);
+    if (o.idle) throw new UsageError(`flag '--peer' does not measure --idle`);
+    if (o.netns) throw new UsageError(`flags '--peer' and '--netns' exclude each other`);
+    if (o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--peer': conns and conns100k measure two processes on this machine`);
+    if (v.transport !== undefined && o.transports.includes('unix')) throw new UsageError(`flag '--peer': a Unix socket does not reach another machine or domain (ring, tcp)`);
+    o.transports = o.transports.filter((t) => t !== 'unix');
+  }
   if (v.size !== undefined && o.sizes.length === 0) throw new UsageError(`flag '--size' needs at least one size`);
   o.sizes = [...new Set(o.sizes)].sort((a, b) => a - b);
   if (o.ring && (o.ring & (o.ring - 1)) !== 0) throw new UsageError(`flag '--ring' must be a power of two between 4k and 16m, got ${o.ring}`);
@@ -158,6 +182,16 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
   if (o.threads && o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--threads': conns and conns100k measure two processes`);
   if (o.netns && o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--netns': conns and conns100k measure two processes on loopback`);
   return o;
+}
+
+/** 'host:port' (or, where `hostOptional`, 'port': every address). */
+function parseHostPort(flag: string, text: string, hostOptional: boolean): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= (hostOptional ? 0 : 1) && port < 65536) || (!hostOptional && !m[1])) {
+    throw new UsageError(`flag '--${flag}' takes ${hostOptional ? '[HOST:]PORT' : 'HOST:PORT'}, got '${text}'`);
+  }
+  return { host: m[1] || '0.0.0.0', port };
 }
 
 // ---- one data point ----------------------------------------------------------------------------
@@ -179,9 +213,10 @@ export interface Point {
 class Pair {
   server: Peer;
   client: Peer;
-  constructor(readonly threads: boolean, netns: NetnsPair | null = null) {
-    this.server = new Peer('server', threads, netns?.server);
-    this.client = new Peer('client', threads, netns?.client);
+  /** `netns` (--netns): each peer in its namespace; `remote` (--peer): the server runs elsewhere. */
+  constructor(readonly threads: boolean, netns: NetnsPair | null = null, readonly remote: { host: string; port: number } | null = null) {
+    this.server = new Peer('server', threads, { launch: netns?.server, remote });
+    this.client = new Peer('client', threads, { launch: netns?.client });
   }
   async ready(): Promise<void> {
     await Promise.all([this.server.ready, this.client.ready]);
@@ -299,6 +334,7 @@ function specFor(row: Row | { test: 'idle'; size: 0; transport: TransportName },
     durationMs: row.test === 'idle' ? 1000 : o.duration * 1e3,
     ringCapacity: o.ring,
     socketPath: join(socketDir, `s${n}.sock`),
+    host: o.peer?.host ?? '',
   };
 }
 
@@ -380,7 +416,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
   let n = 0;
   try {
     if (o.netns) netns = createNetnsPair(registryDirIn(socketDir));
-    pair = new Pair(o.threads, netns);
+    pair = new Pair(o.threads, netns, o.peer);
     await pair.ready();
     for (const { row, rep } of plan) {
       const label = `${describeRow(row, o)} rep ${rep}/${o.reps}`;
@@ -403,7 +439,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
         progress.end(label, `FAILED: ${(err as Error).message}`);
         pair.kill(); // whatever state they are in, start the next point afresh
         await Promise.all([pair.server.exited, pair.client.exited]);
-        pair = new Pair(o.threads, netns);
+        pair = new Pair(o.threads, netns, o.peer);
         await pair.ready();
       }
     }
@@ -482,6 +518,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     process.stdout.write(BENCH_HELP + '\n');
     return;
   }
+  if (o.peerListen) return servePeers(o.peerListen.host, o.peerListen.port, (line) => { if (!o.quiet) process.stderr.write(line + '\n'); });
   const commandLine = ['xway', 'bench', ...argv].join(' ');
   const out = await runBench(o, commandLine);
   if (o.svg) {

@@ -63,8 +63,9 @@ function checkTransport(sock: AnySocket, spec: Spec): string {
 function connectTo(spec: Spec, address: PeerAddress): AnySocket {
   if (spec.transport === 'ring') {
     const { port } = address as { port: number };
-    return xway.connect({ port, host: '127.0.0.1', transport: 'force', ringCapacity: spec.ringCapacity || undefined }) as AnySocket;
+    return xway.connect({ port, host: spec.host || '127.0.0.1', transport: 'force', ringCapacity: spec.ringCapacity || undefined }) as AnySocket;
   }
+  if (spec.host && 'port' in address) return net.connect({ port: address.port, host: spec.host }) as AnySocket;
   return net.connect(address as net.NetConnectOpts) as AnySocket;
 }
 
@@ -86,7 +87,7 @@ function listen(server: AnyServer, spec: Spec): Promise<PeerAddress> {
       resolve(typeof a === 'object' && a ? { port: a.port } : { path: spec.socketPath });
     };
     if (spec.transport === 'unix') s.listen(spec.socketPath, done);
-    else s.listen(0, '127.0.0.1', done);
+    else s.listen(0, spec.host ? '0.0.0.0' : '127.0.0.1', done);
   });
 }
 

@@ -39,9 +39,11 @@ const VALUE_NOTE: Partial<Record<TestName, string>> = {
 
 export function transportNote(out: BenchOutput): string {
   const ring = out.options.ring ? sizeName(out.options.ring) : '256 KiB (default)';
+  const host = out.options.peer?.host;
   const what: Record<string, string> = {
-    ring: `ring = xway ring (xway.createServer/connect, transport 'force', ${ring} each direction)`,
-    tcp: out.options.netns ? 'tcp = net over a veth pair between two network namespaces (192.0.2.102 → 192.0.2.101; --netns)' : 'tcp = net over 127.0.0.1',
+    ring: `ring = xway ring (xway.createServer/connect${host ? ` to ${host}` : ''}, transport 'force', ${ring} each direction)`,
+    tcp: host ? `tcp = net to ${host}`
+      : out.options.netns ? 'tcp = net over a veth pair between two network namespaces (192.0.2.102 → 192.0.2.101; --netns)' : 'tcp = net over 127.0.0.1',
     unix: 'unix = net over a Unix socket',
   };
   return out.options.transports.map((t) => what[t]).join('; ');
@@ -81,13 +83,14 @@ function connsBlock(out: BenchOutput, test: 'conns' | 'conns100k'): string[] {
 export function formatReport(out: BenchOutput): string {
   const o = out.options;
   const lines: string[] = [];
-  const ends = o.threads ? 'two worker threads of one process' : 'two processes';
+  const ends = o.threads ? 'two worker threads of one process'
+    : o.peer ? `a client process here, its server a peer at ${o.peer.host}:${o.peer.port} (--peer)` : 'two processes';
   lines.push('');
   lines.push(`xway bench: ${ends}, ${o.reps} rep(s) × ${o.duration} s (+${o.warmup} s warm-up) per point, ${out.seconds.toFixed(0)} s in all`);
   lines.push(`machine: ${out.machine.cpus} CPU(s), ${out.machine.model}, Linux ${out.machine.kernel}; Node ${out.node}; xway ${out.xway}`);
   lines.push(`command: ${out.command}`);
   lines.push(transportNote(out));
-  lines.push('cells: median (min–max) over repetitions; ÷tcp: ratio of medians to TCP loopback; right of │: CPU time of both');
+  lines.push(`cells: median (min–max) over repetitions; ÷tcp: ratio of medians to TCP${o.peer ? '' : ' loopback'}; right of │: CPU time of both`);
   lines.push('ends (user+system) per GB moved or per 1,000 transactions, medians');
   const transports = o.transports;
   for (const test of o.tests) {

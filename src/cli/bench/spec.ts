@@ -26,6 +26,9 @@ export interface Spec {
   socketPath: string;
   /** conns: listening ports the server opens (conns100k spreads connections over several). */
   ports?: number;
+  /** '' (this machine: the server listens on 127.0.0.1), or, with --peer, the server peer's
+   *  address: it listens on every address and the client connects to this one. */
+  host: string;
 }
 
 /** One side's CPU time over its measured window, as a rate: CPU seconds per wall second. */
