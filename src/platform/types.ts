@@ -36,6 +36,9 @@ export interface ChannelEnd {
    *  by then its close has been applied on its behalf, as its kernel would have (FIN, or RST if it
    *  left bytes of ours unread), and onwake has run. Informational: the rings say the rest. */
   onpeergone: ((reason: string) => void) | null;
+  /** True once the peer's whole machine vanished without closing anything (a destroyed Xen
+   *  domain): the rings are left as they were, and the connection times out (ETIMEDOUT). */
+  readonly vanished?: boolean;
   /** Must be called after announcing a wait (prepareWaitData / prepareWaitSpace) and before
    *  relying on onwake. */
   armWake(): void;

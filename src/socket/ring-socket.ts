@@ -66,8 +66,10 @@ const kState = Symbol('xway.ringSocket');
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
 /** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
-function errnoError(code: 'ECONNRESET' | 'EPIPE', syscall: string): NodeJS.ErrnoException {
-  const errno = code === 'ECONNRESET' ? -104 : -32;
+const ERRNO = { ECONNRESET: -104, EPIPE: -32, ETIMEDOUT: -110 } as const;
+
+function errnoError(code: keyof typeof ERRNO, syscall: string): NodeJS.ErrnoException {
+  const errno = ERRNO[code];
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
@@ -447,6 +449,8 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       socket.read(0);
       return;
     }
+    // The peer's machine vanished: what had arrived is read, then the connection times out.
+    if (end.vanished) throw errnoError('ETIMEDOUT', 'read');
     if (poll(socket)) return; // the poll tick resumes
     if (rx.prepareWaitData()) {
       sleep(socket);
@@ -539,7 +543,11 @@ function wake(socket: RingSocket): void {
   // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
   // on 'read' while the socket is reading.
   if (s.readWanted) pull(socket);
-  if (s.pending && !socket.destroyed) flush(socket);
+  if (socket.destroyed) return;
+  // A vanished peer (see drain): a socket that is not reading learns it too, once nothing it
+  // could still read is left, as a TCP socket's pending error surfaces on its next operation.
+  if (s.end.vanished && s.end.channel.rx.unread === 0) return void socket.destroy(errnoError('ETIMEDOUT', 'read'));
+  if (s.pending) flush(socket);
 }
 
 /** Polls instead of sleeping when the policy says so; true while polling. */

@@ -85,7 +85,7 @@ export class XenChannelEnd extends ChannelEndBase {
       if ((err as { code?: string }).code !== 'EACCES' || !this.#domidReadable) return;
       exists = false;
     }
-    if (!exists) this.peerLost(`peer domain ${this.#r.domid} is gone`);
+    if (!exists) this.peerVanished(`peer domain ${this.#r.domid} is gone`);
   }
 
   armWake(): void {
