@@ -23,6 +23,7 @@ import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
+import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
 export interface RingSocketOptions extends net.SocketConstructorOpts {
@@ -61,7 +62,8 @@ class RingState {
   pollScheduled = false;
 }
 
-const kState = Symbol('xway.ringSocket');
+/** A ring socket's state (also the mark stream-wrap.ts looks for: it stays after a fallback). */
+const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
@@ -99,6 +101,7 @@ export class RingSocket extends net.Socket {
   constructor(options: RingSocketOptions = {}) {
     super(options);
     this[kState] ??= new RingState(); // net's constructor may already have destroyed it (an aborted signal)
+    patchStreamWrapper();
   }
 
   /** Makes `socket` — a net.Socket not yet connected, of no subclass — a RingSocket in place. */
@@ -106,6 +109,7 @@ export class RingSocket extends net.Socket {
     Object.setPrototypeOf(socket, RingSocket.prototype);
     const ring = socket as RingSocket;
     ring[kState] = new RingState();
+    patchStreamWrapper();
     return ring;
   }
 

@@ -67,4 +67,17 @@ test('a process whose only connection stopped reading into a full buffer exits b
   }
 });
 
+test('http2: a client session connects when its ring does; both ends see addresses, ports and the server as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('http2-connect.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.includes('client got ok'), plain.out);
+    const preloaded = await run('http2-connect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), `the session rode a ring:\n${preloaded.err}`);
+  } finally {
+    reg.remove();
+  }
+});
+
 test.run();
