@@ -129,9 +129,15 @@ export function connectInPlace(socket: net.Socket, options: Normalized[0], liste
   }
   const proto = Object.getPrototypeOf(socket);
   if (proto !== net.Socket.prototype && proto !== RingSocket.prototype) return false;
-  const ring = socket instanceof RingSocket ? socket : RingSocket.adopt(socket);
+  const ring = socket instanceof RingSocket ? socket.renew() : RingSocket.adopt(socket);
+  if (ring.destroyed) (ring as unknown as { _undestroy(): void })._undestroy(); // as net's connect() does
   startRing(ring, options, listener, plan, 'auto');
   return true;
+}
+
+/** A closed RingSocket that connects again over TCP: a plain net.Socket first, for net. */
+export function plainAgain(socket: net.Socket): void {
+  if (socket instanceof RingSocket) Object.setPrototypeOf(socket, net.Socket.prototype);
 }
 
 /** Runs a ring connect on `socket` the way net runs a TCP connect. */

@@ -42,6 +42,8 @@ interface PendingWrite {
   callback: Callback;
   /** Copied into the ring before the server accepted: its callback waits for 'connect'. */
   early?: boolean;
+  /** Made while connecting: as net does, a 'close' before 'connect' fails it (this listener). */
+  onClose?: () => void;
 }
 
 /** The ring transport's part of a socket. */
@@ -79,6 +81,25 @@ function toBuffer(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
 }
 
+function closedBeforeConnection(): Error {
+  return Object.assign(new Error('Socket closed before the connection was established'), { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
+}
+
+/** A write made while connecting is failed by a 'close' before 'connect', as net's is. */
+function failOnClose(socket: RingSocket, write: PendingWrite): void {
+  write.onClose = () => {
+    write.onClose = undefined;
+    write.callback(closedBeforeConnection());
+  };
+  socket.once('close', write.onClose);
+}
+
+function connectedNow(socket: RingSocket, write: PendingWrite | null): void {
+  if (!write?.onClose) return;
+  socket.off('close', write.onClose);
+  write.onClose = undefined;
+}
+
 function socketClosed(): Error {
   return Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' });
 }
@@ -111,6 +132,14 @@ export class RingSocket extends net.Socket {
     ring[kState] = new RingState();
     patchStreamWrapper();
     return ring;
+  }
+
+  /** A closed RingSocket connected again (net lets a closed socket connect anew): fresh state,
+   *  and un-destroyed as net's connect() un-destroys a socket it gives a new handle. */
+  renew(): this {
+    this[kState] = new RingState();
+    if (this.destroyed) (this as unknown as { _undestroy(): void })._undestroy();
+    return this;
   }
 
   /** A connected RingSocket over a channel end made by hand (createThreadChannel, connectHost…):
@@ -165,6 +194,7 @@ export class RingSocket extends net.Socket {
     this.emit('connect');
     this.emit('ready');
     const pending = s.pending;
+    connectedNow(this, pending);
     if (pending) {
       internals(this)._pendingData = null;
       internals(this)._pendingEncoding = '';
@@ -191,6 +221,7 @@ export class RingSocket extends net.Socket {
       s.pending.offset = 0;
     }
     s.end = null;
+    connectedNow(this, s.pending); // net's own write path takes the write over, with its own listener
     const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
     s.pending = null;
     s.pendingFinal = null;
@@ -313,7 +344,7 @@ export class RingSocket extends net.Socket {
     }
     callback(error);
     process.nextTick(() => {
-      pending?.callback(null);
+      if (!pending?.onClose) pending?.callback(null); // else its 'close' listener fails it
       pendingFinal?.(null);
       // net's 'close' carries hadError once a handle existed, and nothing before.
       if (hadHandle) this.emit('close', !!error);
@@ -471,6 +502,7 @@ function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encodi
   if (socket.connecting) {
     internals(socket)._pendingData = data;
     internals(socket)._pendingEncoding = encoding;
+    failOnClose(socket, write);
     if (s.end) { // prepared: the bytes go now, the callback after 'connect'
       write.early = true;
       flush(socket);
@@ -508,10 +540,11 @@ function flush(socket: RingSocket): void {
         n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
-        // The peer closed: this write is sent and answered with a reset, as a kernel answers
-        // data for a closed socket; the next write sees it.
+        // The peer closed: what the kernel would take into its send buffer (a ring's worth) is
+        // sent and answered with a reset, which the next write sees — or, for a write larger than
+        // that, the rest of this one (the loop's next ring call throws the reset).
         if (tx.abort().wakeConsumer) end.notify();
-        n = left;
+        n = Math.min(left, tx.capacity);
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {

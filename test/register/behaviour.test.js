@@ -80,4 +80,17 @@ test('http2: a client session connects when its ring does; both ends see address
   }
 });
 
+test('a socket connected again after it closed rides a ring each time, as it would TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('reconnect.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.includes('rounds 3, ports agree true, distinct 3'), plain.out);
+    const preloaded = await run('reconnect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.is(preloaded.err.split('\n').filter((l) => /connect .* -> ring/.test(l)).length, 3, preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
 test.run();

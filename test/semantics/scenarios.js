@@ -509,6 +509,46 @@ add({
 });
 
 add({
+  name: "one write larger than a socket buffer after the peer's destroy() (allowHalfOpen): it fails with EPIPE",
+  server: {
+    async connection(s, ctx) {
+      await ctx.barrier('connected');
+      s.destroy();
+    },
+  },
+  client: {
+    async run(ctx) {
+      const s = await connected(ctx, { allowHalfOpen: true });
+      s.resume();
+      await ctx.barrier('connected');
+      await ctx.event(s, 'end');
+      // The kernel takes what fits in the send buffer; the peer's reset fails the rest.
+      await ctx.written(s, Buffer.alloc(16 * MiB, 0x62), 'big');
+    },
+  },
+  expect: {
+    client: ['connect', 'ready', 'end', 'big:EPIPE', 'error:EPIPE:write', 'close:true'],
+    server: ['close:false'],
+  },
+});
+
+add({
+  name: "a write while connecting, then destroy(): its callback gets ERR_SOCKET_CLOSED_BEFORE_CONNECTION at 'close'",
+  server: { connection(s) { s.resume(); } },
+  client: {
+    async run(ctx) {
+      const s = ctx.connect();
+      ctx.write(s, 'early', 'w');
+      s.destroy();
+      await ctx.closed(s);
+    },
+  },
+  expect: {
+    client: ['close:false', 'w:ERR_SOCKET_CLOSED_BEFORE_CONNECTION'], // a handle existed: close(false)
+  },
+});
+
+add({
   name: "writes after the peer's destroy() without allowHalfOpen: EPIPE (the socket ended itself)",
   server: {
     async connection(s, ctx) {
