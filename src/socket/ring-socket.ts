@@ -62,6 +62,9 @@ class RingState {
   unrefd = false;
   readonly poll = new PollPolicy();
   pollScheduled = false;
+  /** Chunks Writable still holds that were copied into the ring while connecting (copyAhead), in
+   *  order: when Writable hands them over after 'connect', they are not copied again. */
+  ahead: (Buffer | string)[] = [];
 }
 
 /** A ring socket's state (also the mark stream-wrap.ts looks for: it stays after a fallback). */
@@ -179,6 +182,7 @@ export class RingSocket extends net.Socket {
     if (s.pending) {
       s.pending.early = true;
       flush(this);
+      copyAhead(this);
     }
   }
 
@@ -221,6 +225,7 @@ export class RingSocket extends net.Socket {
       s.pending.offset = 0;
     }
     s.end = null;
+    s.ahead = []; // Writable still holds them: net sends them
     connectedNow(this, s.pending); // net's own write path takes the write over, with its own listener
     const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
     s.pending = null;
@@ -293,11 +298,28 @@ export class RingSocket extends net.Socket {
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
-    dispatch(this, { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback }, chunk, encoding);
+    dispatch(this, { chunks: unsent(this, [{ chunk, encoding }]), index: 0, offset: 0, callback }, chunk, encoding);
   }
 
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: Callback): void {
-    dispatch(this, { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback }, chunks, '');
+    dispatch(this, { chunks: unsent(this, chunks), index: 0, offset: 0, callback }, chunks, '');
+  }
+
+  // Writable takes a write while another is in flight into its buffer; while connecting, the
+  // bytes go on into the ring at once (copyAhead), as over TCP they are all in the kernel before
+  // the server reads the first.
+  // (Defined on the prototype: net.Socket's write has overloads a method cannot restate.)
+  static {
+    const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
+    Object.defineProperty(RingSocket.prototype, 'write', {
+      configurable: true,
+      writable: true,
+      value: function (this: RingSocket, ...args: unknown[]): boolean {
+        const result = write.apply(this, args);
+        if (this.connecting && this[kState].end) copyAhead(this);
+        return result;
+      },
+    });
   }
 
 
@@ -492,6 +514,44 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       return; // wake() resumes
     }
   }
+}
+
+/**
+ * While connecting, with the ring prepared and the write in flight all in it: copies the writes
+ * Writable holds behind it into the ring too, whole ones while they fit (the rest follows
+ * 'connect', in order). Corked writes stay held, as they would over TCP.
+ */
+function copyAhead(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed || !socket.connecting) return;
+  if (s.pending && s.pending.index < s.pending.chunks.length) return; // the write in flight is not all in yet
+  const state = (socket as unknown as { _writableState: { buffered?: { chunk: Buffer | string; encoding: BufferEncoding }[]; bufferedIndex?: number; corked: number } })._writableState;
+  if (!Array.isArray(state.buffered) || state.corked) return;
+  const tx = end.channel.tx;
+  for (let i = (state.bufferedIndex ?? 0) + s.ahead.length; i < state.buffered.length; i++) {
+    const { chunk, encoding } = state.buffered[i];
+    const bytes = toBuffer(chunk, encoding);
+    if (tx.writable < bytes.length) return;
+    tx.write(bytes);
+    if (tx.peerNeedsWake) end.notify();
+    s.ahead.push(chunk);
+  }
+}
+
+/** The chunks of a write as buffers, less those copyAhead already put into the ring. */
+function unsent(socket: RingSocket, chunks: { chunk: Buffer | string; encoding: BufferEncoding }[]): Buffer[] {
+  const ahead = socket[kState].ahead;
+  const out: Buffer[] = [];
+  for (const { chunk, encoding } of chunks) {
+    if (ahead.length > 0 && ahead[0] === chunk) {
+      ahead.shift();
+      socket[kState].bytesDispatched += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+      continue;
+    }
+    out.push(toBuffer(chunk, encoding));
+  }
+  return out;
 }
 
 /** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
