@@ -24,6 +24,7 @@ type Internals = { _getpeername(): object; _getsockname(): object };
 
 const kConnecting = Symbol('xway.wrapperConnecting');
 const kOwn = Symbol('xway.wrapperOwn');
+const kDestroying = Symbol('xway.wrapperDestroying');
 const kForwarding = Symbol('xway.wrapperForwarding');
 
 /** Node's JSStreamSocket class (internal): the wrapper tls makes for a plain Duplex. */
@@ -72,12 +73,26 @@ export function patchStreamWrapper(): void {
     },
   });
   // The server that accepted the socket (net sets both to null in its constructor: own values
-  // are kept for wrappers of anything else).
+  // are kept for wrappers of anything else). Not while the wrapper is destroyed: net's _destroy
+  // counts a connection off its _server, and the ring socket below does that once already.
+  const destroy = (proto as unknown as { _destroy: (this: Wrapper, err: Error | null, cb: (err?: Error | null) => void) => void })._destroy;
+  Object.defineProperty(proto, '_destroy', {
+    configurable: true,
+    writable: true,
+    value(this: Wrapper & { [kDestroying]?: boolean }, err: Error | null, cb: (err?: Error | null) => void) {
+      this[kDestroying] = true;
+      try {
+        destroy.call(this, err, cb);
+      } finally {
+        this[kDestroying] = false;
+      }
+    },
+  });
   for (const key of ['_server', 'server'] as const) {
     Object.defineProperty(proto, key, {
       configurable: true,
-      get(this: Wrapper & { [kOwn]?: Record<string, unknown> }) {
-        const stream = ring(this) as unknown as Record<string, unknown> | null;
+      get(this: Wrapper & { [kOwn]?: Record<string, unknown>; [kDestroying]?: boolean }) {
+        const stream = this[kDestroying] ? null : (ring(this) as unknown as Record<string, unknown> | null);
         return stream ? stream[key] : this[kOwn]?.[key] ?? null;
       },
       set(this: { [kOwn]?: Record<string, unknown> }, value: unknown) {

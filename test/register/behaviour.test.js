@@ -2,6 +2,10 @@
 // listened and closed, exits by itself (no handle left behind); transportOf() tells ring from TCP.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { bounded, start, tempRegistry } from './harness.js';
 
 async function run(file, options) {
@@ -89,6 +93,25 @@ test('a socket connected again after it closed rides a ring each time, as it wou
     assert.is(preloaded.out, plain.out);
     assert.is(preloaded.err.split('\n').filter((l) => /connect .* -> ring/.test(l)).length, 3, preloaded.err);
   } finally {
+    reg.remove();
+  }
+});
+
+test('a plaintext client at a TLS server: tlsClientError, and the server closes once the connection is gone', async () => {
+  const reg = tempRegistry();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
+  try {
+    const key = path.join(dir, 'key.pem'), cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const env = { XWAY_DIR: reg.dir, TLS_KEY: key, TLS_CERT: cert };
+    const plain = await run('tls-plaintext.cjs', { env });
+    assert.ok(plain.out.includes('server closed'), plain.out);
+    const preloaded = await run('tls-plaintext.cjs', { preload: 'require', env: { ...env, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
     reg.remove();
   }
 });
