@@ -365,13 +365,18 @@ export class RingSocket extends net.Socket {
       server._emitCloseIfDrained?.();
     }
     callback(error);
-    process.nextTick(() => {
+    // net emits 'close' from the handle's close callback — libuv runs those in the loop's close
+    // phase, after this turn's promise jobs and the check phase — and, with no handle ever, on the
+    // next tick. Requests in flight complete just before, without an error.
+    const closed = () => {
       if (!pending?.onClose) pending?.callback(null); // else its 'close' listener fails it
       pendingFinal?.(null);
       // net's 'close' carries hadError once a handle existed, and nothing before.
       if (hadHandle) this.emit('close', !!error);
       else this.emit('close');
-    });
+    };
+    if (hadHandle) setImmediate(closed);
+    else process.nextTick(closed);
   }
 
 

@@ -455,6 +455,26 @@ for (const [what, before] of [
 }
 
 add({
+  name: "destroy(): 'close' comes after the ticks and promise jobs queued with it, as libuv's close callback does",
+  server: { connection(s) { s.resume(); } },
+  client: {
+    async run(ctx) {
+      const s = await connected(ctx);
+      s.destroy();
+      process.nextTick(() => ctx.note('client', 'tick'));
+      Promise.resolve().then(() => ctx.note('client', 'promise'));
+      setTimeout(() => ctx.note('client', 'timer'), 50);
+      await ctx.closed(s);
+      await ctx.sleep(80);
+    },
+  },
+  expect: {
+    client: ['connect', 'ready', 'promise', 'tick', 'close:false', 'timer'], // (in an async function: its promise jobs first)
+    server: ['end', 'finish', 'close:false'],
+  },
+});
+
+add({
   name: 'resetAndDestroy() by the client: the server gets ECONNRESET',
   server: {
     async connection(s, ctx) {
