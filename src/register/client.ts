@@ -70,6 +70,11 @@ export function patchClient(): void {
     h.connectInPlace(ring, options, null, plan);
     ring.allowHalfOpen = true;
     ring.once('connect', () => h.tcpView(socket, ring));
+    // Over TCP the TLSSocket is the connecting socket: destroyed (an aborted signal, destroy()),
+    // its connect goes with it. The ring below must go too, quietly, not fail later on its own.
+    socket.once('close', () => {
+      if (ring.connecting && !ring.destroyed) ring.destroy();
+    });
     if (options.timeout) socket.setTimeout(options.timeout); // tls only applies it to sockets it connects
     return socket;
   };

@@ -97,7 +97,7 @@ test('a socket connected again after it closed rides a ring each time, as it wou
   }
 });
 
-test('a plaintext client at a TLS server: tlsClientError, and the server closes once the connection is gone', async () => {
+test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect', async () => {
   const reg = tempRegistry();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
   try {
@@ -110,6 +110,10 @@ test('a plaintext client at a TLS server: tlsClientError, and the server closes 
     const preloaded = await run('tls-plaintext.cjs', { preload: 'require', env: { ...env, XWAY_DEBUG: '1' } });
     assert.is(preloaded.out, plain.out);
     assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+    const plainAbort = await run('tls-aborted.cjs', { env });
+    assert.ok(plainAbort.out.startsWith('error AbortError\n'), plainAbort.out);
+    const preloadedAbort = await run('tls-aborted.cjs', { preload: 'require', env });
+    assert.is(preloadedAbort.out, plainAbort.out, 'an aborted tls.connect: the ring below goes with it');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     reg.remove();
