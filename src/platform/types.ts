@@ -42,6 +42,9 @@ export interface ChannelEnd {
   /** Must be called after announcing a wait (prepareWaitData / prepareWaitSpace) and before
    *  relying on onwake. */
   armWake(): void;
+  /** Optional: runs `fn` with this end's wake-ups of the peer held back, then wakes it at most
+   *  once — so what `fn` does (a last write and its FIN) reaches a sleeping peer in one wake-up. */
+  batch?(fn: () => void): void;
   /** Keeps (or stops keeping) the event loop alive for this end, like socket.ref()/unref(). */
   ref(): void;
   unref(): void;

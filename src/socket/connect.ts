@@ -176,9 +176,19 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
           end.close();
           return;
         }
-        debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`})`);
-        socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
-        if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        const connected = () => {
+          debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`}${end instanceof LinkChannelEnd && end.early ? ', at once' : ''})`);
+          socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
+          if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        };
+        if (!(end instanceof LinkChannelEnd && end.early)) return connected();
+        // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
+        // comes at the loop's next turn (net's comes from the next poll), and the server is woken
+        // once, after it, for the OPEN and whatever the program wrote on 'connect'.
+        setImmediate(() => {
+          if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
+          end.batch(connected);
+        });
       },
       (err: Error) => {
         if (socket.destroyed || !socket.connecting) return;

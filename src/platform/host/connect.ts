@@ -62,8 +62,9 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
 
 /**
  * Opens a connection to listening port `options.port` of the server thread at `path`. Resolves with
- * the end once the server accepted it (`end.connection.port` is its ephemeral port); rejects with a
- * typed error when the link cannot be had or the server refuses.
+ * the end once the server accepted it (`end.connection.port` is its ephemeral port) — or at once,
+ * with `end.early` set, when the server granted this link a port for it (see Link.open); rejects
+ * with a typed error when the link cannot be had or the server refuses.
  */
 export async function connectHost(path: string, options: HostConnectOptions = {}): Promise<LinkChannelEnd> {
   const limits = resolveOptions(options);
@@ -77,6 +78,13 @@ export async function connectHost(path: string, options: HostConnectOptions = {}
     throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
   }
   options.onLaidOut?.(opened.end);
+  if (opened.accepted === null) {
+    // Connected at once (a granted port, a listener open in the link's table): the caller emits
+    // 'connect' and then lets the OPEN wake the server (flushOwed), with what 'connect' wrote.
+    // Should it not, the OPEN still goes, a turn later.
+    setImmediate(() => setImmediate(() => link.flushOwed()));
+    return opened.end;
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);

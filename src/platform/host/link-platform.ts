@@ -109,6 +109,10 @@ export class HostLinkPlatform implements LinkPlatform {
     // Nothing to arm: the eventfd is always polled by this thread's event channel.
   }
 
+  checkAlive(): void {
+    if (!this.#closed) this.#ctl.receiveNow(); // an EOF already there is the peer's death
+  }
+
   ref(): void {
     if (!this.#closed) this.#ctl.ref();
   }
