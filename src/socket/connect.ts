@@ -187,7 +187,12 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
         // once, after it, for the OPEN and whatever the program wrote on 'connect'.
         setImmediate(() => {
           if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
-          end.batch(connected);
+          const release = end.hold();
+          try {
+            connected();
+          } finally {
+            release();
+          }
         });
       },
       (err: Error) => {

@@ -142,13 +142,14 @@ export class LinkChannelEnd extends ChannelEndBase {
     super.wake();
   }
 
-  batch(fn: () => void): void {
+  hold(): () => void {
     this.#link.hold();
-    try {
-      fn();
-    } finally {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
       this.#link.release();
-    }
+    };
   }
 
   /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase). */
