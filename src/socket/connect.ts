@@ -11,11 +11,11 @@
 import dns from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
-import { connectHost } from '../platform/host/connect.js';
+import { connectHost, linkListens } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
-import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
+import { lookupEndpoint, recentEntry, type RegistryEntry } from '../switch/registry.js';
 import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
 import type { ChannelEnd } from '../platform/types.js';
@@ -89,6 +89,9 @@ export function planConnection(options: Normalized[0]): Plan {
   if (unavailable !== null) return tcp(unavailable);
   let entry: RegistryEntry | null;
   const problems: string[] = [];
+  // A server found live in the last second, whose thread our link says still listens on the port.
+  const recent = recentEntry(port, literal ? host : undefined);
+  if (recent && linkListens(recent.controlPath, port)) return { kind: 'host', entry: recent, host, port };
   try {
     entry = lookupEndpoint(port, literal ? host : undefined, problems);
   } catch (err) {

@@ -314,7 +314,7 @@ function publish(socket: RingSocket, end: ChannelEnd, port: number): void {
   const where = end instanceof LinkChannelEnd ? end.location() : null;
   const unpublish = where !== null
     ? publishChannel({
-      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength, clientPlace: end.peer,
+      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, segmentIno: where.ino, fileOffset: where.fileOffset, size: end.channel.byteLength, clientPlace: end.peer,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
     : end instanceof XenChannelEnd

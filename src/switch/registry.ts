@@ -429,6 +429,18 @@ export function lookupEndpoint(port: number, host?: string, problems?: string[])
   return null;
 }
 
+/**
+ * The entry a lookup of `port`/`host` found live in the last LIVE_CACHE_MS, without checking it
+ * again: for a caller that can tell exactly whether its server still listens some other way (a
+ * link's listener table, written by the server itself), instead of an lstat and a kill(pid, 0).
+ */
+export function recentEntry(port: number, host?: string): RegistryEntry | null {
+  const key = `${port}|${host ?? ''}`;
+  const hit = recent.get(key);
+  if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
+  return pick(key, hit.group) ?? hit.entry;
+}
+
 /** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat (and a
  *  kill(pid, 0)) each instead of a directory check, a read and a look at /proc or a probe. */
 const LIVE_CACHE_MS = 1000;

@@ -51,7 +51,7 @@ export interface LinkPlatform {
    *  closed its descriptors) now, synchronously, instead of at the loop's next poll. */
   checkAlive?(): void;
   /** Where chunk `chunk`, byte `offset` is in a file an observer can read (xway stat), if any. */
-  locate?(chunk: number, offset: number): { fd: number; fileOffset: number };
+  locate?(chunk: number, offset: number): { fd: number; fileOffset: number; ino?: number };
   /** Gives the pages of chunk `chunk`, bytes [offset, offset+length) (whole 4 KiB pages), back to
    *  the system in every process that maps them. Absent where pages cannot be given back. */
   discard?(chunk: number, offset: number, length: number): void;
@@ -133,7 +133,7 @@ export class LinkChannelEnd extends ChannelEndBase {
   }
 
   /** Where an observer can read this channel (the region's file and offset), if anywhere. */
-  location(): { fd: number; fileOffset: number } | null {
+  location(): { fd: number; fileOffset: number; ino?: number } | null {
     return this.#link.platform.locate?.(this.chunk, this.chunkOffset) ?? null;
   }
 
@@ -616,6 +616,11 @@ export class Link {
 
   // ---- the acceptor's listener table and grants ---------------------------------------------------
 
+  /** Initiator: whether the acceptor's thread has a listener open on `port` (its table says so). */
+  listens(port: number): boolean {
+    return !this.#closed && Atomics.load(this.#listeners, port) !== 0;
+  }
+
   /** Acceptor: says in the shared table that listening `port` is open with `epoch` (or closed, 0). */
   setListener(port: number, epoch: number): void {
     if (this.side !== 'acceptor' || this.#closed) return;
@@ -900,10 +905,22 @@ function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Ro
   bytes.set(source, 2 + target.length);
 }
 
+/** The last route read, as its bytes: most connections of a link come the same way, and parsing
+ *  and checking two addresses costs more than comparing a few bytes. */
+let lastRoute: { bytes: Uint8Array; route: Route } | null = null;
+
 function readRoute(memory: WebAssembly.Memory, channelOffset: number): Route | null {
   const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
   const tl = bytes[0], sl = bytes[1];
   if (tl > MAX_ADDRESS || sl > MAX_ADDRESS) return null;
+  const raw = bytes.slice(0, 2 + tl + sl); // a copy: the peer may change the block meanwhile
+  if (lastRoute && Buffer.compare(lastRoute.bytes, raw) === 0) return { ...lastRoute.route };
+  const route = parseRoute(raw, tl, sl);
+  if (route) lastRoute = { bytes: raw, route: { ...route } };
+  return route;
+}
+
+function parseRoute(bytes: Uint8Array, tl: number, sl: number): Route | null {
   const text = (at: number, n: number) => Buffer.from(bytes.slice(at, at + n)).toString('latin1');
   const route = { target: text(2, tl), source: text(2 + tl, sl) };
   return net.isIP(route.target) && net.isIP(route.source) ? route : null;

@@ -42,8 +42,15 @@ export interface HostConnectOptions extends HostChannelOptions {
   onLaidOut?: (end: LinkChannelEnd) => void;
 }
 
-/** This thread's links, by the control socket of the thread they lead to. */
+/** This thread's links, by the control socket of the thread they lead to; and those set up. */
 const links = new Map<string, Promise<Link>>();
+const ready = new Map<string, Link>();
+
+/** Whether this thread has a link up to the server thread at `path`, and its table says that
+ *  thread listens on `port`: as good as the registry's word, and cheaper to ask. */
+export function linkListens(path: string, port: number): boolean {
+  return ready.get(path)?.listens(port) ?? false;
+}
 
 /** The link to the server thread listening at `path`, made if there is none. */
 export function linkTo(path: string, options: HostConnectOptions = {}): Promise<Link> {
@@ -51,10 +58,14 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
   if (!link) {
     link = setUpLink(path, options);
     links.set(path, link);
-    const forget = () => { if (links.get(path) === link) links.delete(path); };
+    const forget = () => {
+      if (links.get(path) === link) links.delete(path);
+      if (ready.get(path)?.closed !== false) ready.delete(path);
+    };
     link.then((l) => {
-      if (l.closed) forget();
-      else l.onclose = forget;
+      if (l.closed) return forget();
+      ready.set(path, l);
+      l.onclose = forget;
     }, forget);
   }
   return link;
