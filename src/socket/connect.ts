@@ -11,11 +11,11 @@
 import dns from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
-import { connectHost } from '../platform/host/connect.js';
+import { connectHost, linkListens } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
-import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
+import { lookupEndpoint, recentEntry, type RegistryEntry } from '../switch/registry.js';
 import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
 import type { ChannelEnd } from '../platform/types.js';
@@ -89,6 +89,9 @@ export function planConnection(options: Normalized[0]): Plan {
   if (unavailable !== null) return tcp(unavailable);
   let entry: RegistryEntry | null;
   const problems: string[] = [];
+  // A server found live in the last second, whose thread our link says still listens on the port.
+  const recent = recentEntry(port, literal ? host : undefined, (e) => linkListens(e.controlPath, port));
+  if (recent) return { kind: 'host', entry: recent, host, port };
   try {
     entry = lookupEndpoint(port, literal ? host : undefined, problems);
   } catch (err) {
@@ -182,9 +185,24 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
           end.close();
           return;
         }
-        debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`})`);
-        socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
-        if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        const connected = () => {
+          debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`}${end instanceof LinkChannelEnd && end.early ? ', at once' : ''})`);
+          socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
+          if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        };
+        if (!(end instanceof LinkChannelEnd && end.early)) return connected();
+        // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
+        // comes at the loop's next turn (net's comes from the next poll), and the server is woken
+        // once, after it, for the OPEN and whatever the program wrote on 'connect'.
+        setImmediate(() => {
+          if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
+          const release = end.hold();
+          try {
+            connected();
+          } finally {
+            release();
+          }
+        });
       },
       (err: Error) => {
         if (socket.destroyed || !socket.connecting) return;

@@ -346,6 +346,15 @@ export class RingSocket extends net.Socket {
     });
   }
 
+  /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
+   *  turn (ChannelEnd.hold), not once for each. */
+  override end(...args: unknown[]): this {
+    const release = this.connecting ? undefined : this[kState]?.end?.hold?.();
+    (net.Socket.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+    if (release) setImmediate(release); // after _final's, queued by end() when nothing waits
+    return this;
+  }
+
   override _destroy(error: Error | null, callback: Callback): void {
     const s = (this[kState] ??= new RingState());
     const hadHandle = s.end !== null || s.settingUp;
