@@ -5,15 +5,8 @@
 // over a ring emitted 'connect' before the ring had connected. For a wrapped ring socket, these
 // answers now come from the ring socket, as they come from the TCP socket over TCP. Other
 // wrapped streams are left exactly as Node treats them.
-//
-// Writes, too: the wrapper tells C++ a write is done one setImmediate after the stream's callback,
-// while a TCP handle's write is done within the call (uv_try_write). TLS cannot send an alert
-// while a write is in flight, so a handshake that failed on bytes the peer answered quickly was
-// torn down without its alert (the peer saw a bare close, 'socket hang up', instead of the TLS
-// error). Over a ring socket the wrapper reports a write done on the tick after the callback.
 
 import net from 'node:net';
-import os from 'node:os';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
@@ -42,18 +35,6 @@ function wrapperClass(): (abstract new (...args: never[]) => Wrapper) | null {
   socket.destroy();
   inner.destroy();
   return wrapper ? (wrapper.constructor as abstract new (...args: never[]) => Wrapper) : null;
-}
-
-type WriteMethod = (this: Wrapper, req: object, bufs: Buffer[]) => number;
-interface WriteState {
-  _handle: object | null;
-  finishWrite(handle: object, errCode: number): void;
-  [key: symbol]: unknown;
-}
-
-/** One of the wrapper's own symbol-keyed fields, by its description (they are module-private). */
-function symbolNamed(wrapper: object, name: string): symbol | undefined {
-  return Object.getOwnPropertySymbols(wrapper).find((s) => s.description === name);
 }
 
 let patched = false;
@@ -105,31 +86,6 @@ export function patchStreamWrapper(): void {
       } finally {
         this[kDestroying] = false;
       }
-    },
-  });
-  const doWrite = (proto as unknown as { doWrite: WriteMethod }).doWrite;
-  Object.defineProperty(proto, 'doWrite', {
-    configurable: true,
-    writable: true,
-    value(this: Wrapper & WriteState, req: object, bufs: Buffer[]): number {
-      const stream = ring(this);
-      const current = symbolNamed(this, 'kCurrentWriteRequest');
-      const closing = symbolNamed(this, 'kPendingClose');
-      const handle = this._handle;
-      if (!stream || !current || !closing || this[closing] || !handle || this[current] !== null) return doWrite.call(this, req, bufs);
-      let pending = bufs.length;
-      const done = (err?: Error | null) => {
-        if (!err && --pending !== 0) return;
-        pending = 0;
-        const code = err ? ((os.constants.errno as Record<string, number>)[(err as NodeJS.ErrnoException).code ?? ''] ?? os.constants.errno.EPIPE) : 0;
-        // On a tick, not within the write: C++ may still be inside the call that made it.
-        process.nextTick(() => this.finishWrite(handle, code === 0 ? 0 : -code));
-      };
-      stream.cork();
-      for (const buf of bufs) stream.write(buf, done);
-      stream.uncork();
-      this[current] = req;
-      return 0;
     },
   });
   for (const key of ['_server', 'server'] as const) {
