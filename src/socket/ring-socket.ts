@@ -55,6 +55,8 @@ class RingState {
   pending: PendingWrite | null = null;
   /** end() before the channel existed: FIN once it does. */
   pendingFinal: Callback | null = null;
+  /** The shutdown _final scheduled, until it has run (wake() runs it before reading). */
+  shutdownDue: (() => void) | null = null;
   readWanted = false;
   readScheduled = false;
   bytesRead = 0;
@@ -334,8 +336,12 @@ export class RingSocket extends net.Socket {
       return;
     }
     // libuv shuts a socket down, and completes net's shutdown request, at the loop's next turn:
-    // a write right after end() still fails as a write after end, with no 'finish'.
-    setImmediate(() => {
+    // a write right after end() still fails as a write after end, with no 'finish'. It does so
+    // before it reads the socket again (its pending phase), so a reset that arrives meanwhile is
+    // read after 'finish' — or never, by a socket that destroySoon() destroys at 'finish'.
+    const shutdown = () => {
+      if (s.shutdownDue !== shutdown) return;
+      s.shutdownDue = null;
       if (this.destroyed || end.closed) return callback();
       try {
         if (!end.channel.tx.finished && end.channel.tx.end()) end.notify();
@@ -343,7 +349,9 @@ export class RingSocket extends net.Socket {
       } catch (err) {
         callback(socketError(this, err, 'shutdown'));
       }
-    });
+    };
+    s.shutdownDue = shutdown;
+    setImmediate(shutdown);
   }
 
   /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
@@ -651,6 +659,13 @@ function wake(socket: RingSocket): void {
   const s = socket[kState];
   if (socket.destroyed || !s.end) return;
   s.poll.woken();
+  if (s.shutdownDue) {
+    // (see _final) The shutdown first; the read after what its completion set off ('finish', and
+    // a stream wrapper's report of it, which tls waits for, an immediate later).
+    s.shutdownDue();
+    process.nextTick(() => setImmediate(wake, socket));
+    return;
+  }
   // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
   // on 'read' while the socket is reading.
   if (s.readWanted) pull(socket);

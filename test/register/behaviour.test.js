@@ -97,6 +97,19 @@ test('a socket connected again after it closed rides a ring each time, as it wou
   }
 });
 
+test("a reset that comes while the client's end() is on its way: read after 'finish', or never after destroySoon(), as over TCP", async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('shutdown-reset.mjs', { env: { XWAY_DIR: reg.dir } });
+    assert.is(plain.out, 'end: finish, error ECONNRESET, close true\ndestroySoon: finish, close false\n', 'TCP on this machine');
+    const preloaded = await run('shutdown-reset.mjs', { preload: 'import', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
 test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect', async () => {
   const reg = tempRegistry();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
