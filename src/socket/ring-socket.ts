@@ -462,32 +462,33 @@ function flush(socket: RingSocket): void {
   if (!pending || !end || end.closed) return;
   const tx = end.channel.tx;
   end.wrote?.();
+  const chunks = pending.chunks;
   try {
-    while (pending.index < pending.chunks.length) {
-      const chunk = pending.chunks[pending.index];
-      const left = chunk.length - pending.offset;
-      if (left === 0) {
+    for (;;) {
+      // Past what is done (and empty chunks): the ring takes the rest in one batch (Ring.writev).
+      while (pending.index < chunks.length && pending.offset === chunks[pending.index].length) {
         pending.index++;
         pending.offset = 0;
-        continue;
       }
+      if (pending.index >= chunks.length) break;
       let n: number;
       try {
-        n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
+        n = tx.writev(chunks, pending.index, pending.offset);
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
-        // The peer closed: this write is sent and answered with a reset, as a kernel answers
-        // data for a closed socket; the next write sees it.
+        // The peer closed: this chunk is sent and answered with a reset, as a kernel answers
+        // data for a closed socket; the next one (or the next write) sees it.
         if (tx.abort().wakeConsumer) end.notify();
-        n = left;
+        n = chunks[pending.index].length - pending.offset;
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {
         internals(socket)._unrefTimer();
-        pending.offset += n;
+        advance(pending, n);
         continue;
       }
-      if (poll(socket)) return; // the poll tick resumes
+      const left = chunks[pending.index].length - pending.offset;
+      if (poll(socket)) return; // the poll resumes
       // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
       // wakes us while it still has data to drain, and both sides keep working at once.
       if (tx.prepareWaitSpace(Math.min(left, tx.capacity >>> 2))) {
@@ -503,6 +504,20 @@ function flush(socket: RingSocket): void {
   if (pending.early) return; // its callback comes after 'connect' (attach)
   s.pending = null;
   pending.callback();
+}
+
+/** Moves a write's position `n` bytes on, across chunk boundaries. */
+function advance(pending: PendingWrite, n: number): void {
+  while (n > 0) {
+    const rest = pending.chunks[pending.index].length - pending.offset;
+    if (n < rest) {
+      pending.offset += n;
+      return;
+    }
+    n -= rest;
+    pending.index++;
+    pending.offset = 0;
+  }
 }
 
 function wake(socket: RingSocket): void {

@@ -74,6 +74,10 @@ export interface XwayNativeLinux {
   /** Replace the range with private zero pages (the memory stays valid). */
   segmentUnmap(view: Uint8Array, offset: number, size: number): void;
   closeFd(fd: number): void;
+  /** memcpy `length` bytes from `src` (from `srcOffset`) to `memory` at `address`; both ranges checked. */
+  copyIn(memory: Uint8Array, address: number, src: Uint8Array, srcOffset: number, length: number): void;
+  /** memcpy `length` bytes from `memory` at `address` to `dst` (from `dstOffset`); both ranges checked. */
+  copyOut(memory: Uint8Array, address: number, dst: Uint8Array, dstOffset: number, length: number): void;
   EventChannel: typeof EventChannel;
   CtlSocket: typeof CtlSocket;
   /** Socket file is chmod 0600; connections from another euid are dropped. */
