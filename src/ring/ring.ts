@@ -336,6 +336,19 @@ export class Ring {
     return this.#at === 1;
   }
 
+  /** What a side waiting on this ring may watch instead of asking the core each time: the byte
+   *  addresses and current values of the peer's index (tail for a consumer waiting for data, head
+   *  for a producer waiting for space) and of the flags. Either changing means: look again. */
+  watchWords(consumer: boolean): [number, number, number, number] {
+    const index = consumer ? R.TAIL : R.HEAD;
+    return [this.offset + index, this.#header[index >> 2], this.offset + R.FLAGS, this.#header[R.FLAGS >> 2]];
+  }
+
+  /** A byte view over the ring's memory (as large as it was when this object was made). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
   /** Counters and indices, read without disturbing either side. */
   stats(): RingStats {
     return readRingStats(sharedBuffer(this.memory), this.offset);

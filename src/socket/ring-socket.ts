@@ -22,6 +22,7 @@ import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
+import { cancelWatch, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
 export interface RingSocketOptions extends net.SocketConstructorOpts {
@@ -58,6 +59,8 @@ class RingState {
   unrefd = false;
   readonly poll = new PollPolicy();
   pollScheduled = false;
+  /** The native watch of the current poll (ring-poller.ts), or 0. */
+  watchId = 0;
 }
 
 const kState = Symbol('xway.ringSocket');
@@ -291,6 +294,11 @@ export class RingSocket extends net.Socket {
     internals(this).connecting = false;
     s.settingUp = false;
     s.poll.cancel();
+    if (s.watchId !== 0) {
+      cancelWatch(s.watchId);
+      s.watchId = 0;
+      s.pollScheduled = false;
+    }
     if (kTimeout) clearTimeout(internals(this)[kTimeout] as NodeJS.Timeout | undefined);
     s.end?.close(); // TCP's close(): FIN after what was written, or RST if bytes were left unread
     // What the kernel does with requests in flight when a socket closes: they complete, without
@@ -534,10 +542,44 @@ function wake(socket: RingSocket): void {
 function poll(socket: RingSocket): boolean {
   const s = socket[kState];
   if (s.pollScheduled) return true;
-  if (!s.poll.begin()) return false;
+  const native = s.end!.platform !== 'threads' && nativePolling();
+  if (!s.poll.begin(native)) return false;
   s.pollScheduled = true;
-  setImmediate(() => pollTick(socket));
+  if (!native || !watchNatively(socket)) setImmediate(() => pollTick(socket));
   return true;
+}
+
+/** Hands the poll to the addon (ring-poller.ts): it watches the peer's index (and the flags) of
+ *  the ring this socket waits on. */
+function watchNatively(socket: RingSocket): boolean {
+  const s = socket[kState];
+  const { rx, tx } = s.end!.channel;
+  const reading = s.readWanted, writing = s.pending !== null;
+  let words: number[];
+  if (reading && writing) {
+    const r = rx.watchWords(true), t = tx.watchWords(false);
+    words = [r[0], r[1], t[0], t[1]];
+  } else {
+    words = reading ? rx.watchWords(true) : tx.watchWords(false);
+  }
+  const id = watchRing(rx.bytes, words, s.poll.budget, (how, cpuMs) => watched(socket, id, how, cpuMs));
+  s.watchId = id;
+  return id !== 0;
+}
+
+function watched(socket: RingSocket, id: number, how: WatchEnd, cpuMs: number): void {
+  const s = socket[kState];
+  if (s.watchId !== id) return;
+  s.watchId = 0;
+  s.pollScheduled = false;
+  const end = s.end;
+  if (socket.destroyed || !end || end.closed || (!s.readWanted && !s.pending)) {
+    s.poll.cancel();
+    return;
+  }
+  if (how === WatchEnd.Changed) s.poll.met(cpuMs);
+  else s.poll.expired();
+  wake(socket);
 }
 
 function pollTick(socket: RingSocket): void {
