@@ -127,7 +127,17 @@ export class Ring {
   /** Copies as much of `src` as fits into the ring. Returns the number of bytes accepted. */
   write(src: Uint8Array): number {
     if (!ArrayBuffer.isView(src)) throw new TypeError('src must be a Uint8Array or Buffer');
-    return this.writev([src], 0, 0);
+    const len = src.byteLength;
+    this.peerNeedsWake = false;
+    if (len === 0) return 0;
+    let free = this.#free;
+    if (free < len) free = this.reserve(len);
+    const n = Math.min(len, free);
+    if (n === 0) return 0;
+    this.#copyIn(src, 0, n, 0);
+    this.#commit(n);
+    this.#free = free - n;
+    return n;
   }
 
   /**

@@ -257,6 +257,18 @@ export class RingSocket extends net.Socket {
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
+    const s = this[kState];
+    const end = s.end;
+    // The common case first: connected, nothing queued, and the ring takes all of it at once.
+    if (end !== null && !this.connecting && s.pending === null && !end.closed && typeof chunk !== 'string') {
+      const n = tryWrite(this, end, chunk);
+      if (n === chunk.length) return callback();
+      if (n >= 0) {
+        const write = { chunks: [chunk], index: 0, offset: n, callback };
+        s.pending = write;
+        return flush(this);
+      }
+    }
     dispatch(this, { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback }, chunk, encoding);
   }
 
@@ -437,6 +449,24 @@ function pull(socket: RingSocket): void {
   } catch (err) {
     socket.destroy(socketError(socket, err, 'read'));
   }
+}
+
+/** _write's fast path: as much of `chunk` as the ring takes now, counted as dispatched (all of it,
+ *  as net counts a write handed to its handle), or -1 when the general path must take it (an
+ *  error to report, or a closed peer to answer). */
+function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
+  const s = socket[kState];
+  let n: number;
+  try {
+    end.wrote?.();
+    n = end.channel.tx.write(chunk);
+  } catch {
+    return -1;
+  }
+  s.bytesDispatched += chunk.length;
+  internals(socket)._unrefTimer();
+  if (end.channel.tx.peerNeedsWake) end.notify();
+  return n;
 }
 
 /** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
