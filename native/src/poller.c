@@ -26,8 +26,8 @@
  * did not either, once their socket was unref'd).
  *
  * Untrusted peer: only the two words are read, at addresses checked against
- * the view (the whole shared memory as this process maps it); their values
- * are compared, never used as addresses or lengths.
+ * the registered memory (the whole shared memory as this process maps it);
+ * their values are compared, never used as addresses or lengths.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,8 +63,17 @@ typedef struct {
   uint64_t budget;   /* CPU ns this watch may spend */
   uint64_t spent;    /* CPU ns spent looking so far */
   uint64_t deadline; /* wall clock (uv_hrtime) */
-  napi_ref memory; /* keeps the memory alive while its words are read */
 } watch_t;
+
+/* A shared memory words may be watched in: registered once (addMemory), held
+ * for good (so it cannot be collected under a watch), known by its base. */
+typedef struct {
+  uint8_t *base;
+  size_t len;
+  napi_ref ref;
+} memory_t;
+
+#define MAX_MEMORIES 64
 
 typedef struct {
   napi_env env;
@@ -75,6 +84,8 @@ typedef struct {
   watch_t *w;
   uint32_t cap, used; /* entries allocated, entries in use */
   int32_t *done;      /* (id, status, CPU ns) triples of one report */
+  memory_t mem[MAX_MEMORIES];
+  uint32_t nmem;
   bool running, closed, uv_closed, finalized;
 } poller_t;
 
@@ -85,8 +96,6 @@ static void poller_free(poller_t *p) {
 }
 
 static void end_watch(poller_t *p, watch_t *w) {
-  if (w->memory) napi_delete_reference(p->env, w->memory);
-  w->memory = NULL;
   w->used = false;
   p->used--;
 }
@@ -140,10 +149,14 @@ static void on_idle(uv_idle_t *h) {
     contended = now - before >= LONG_YIELD_NS;
     cpu = thread_cpu_ns() - cpu0;
   }
-  /* What this slice cost, charged to every watch still open. */
-  cpu = thread_cpu_ns() - cpu0;
-  for (uint32_t i = 0; i < p->cap; i++)
-    if (p->w[i].used) p->w[i].spent += cpu;
+  /* What this slice cost, shared by the watches still open: one look served
+   * them all, and a busy server's many connections must not each pay for
+   * the whole of it. */
+  if (p->used > 0) {
+    cpu = (thread_cpu_ns() - cpu0) / p->used;
+    for (uint32_t i = 0; i < p->cap; i++)
+      if (p->w[i].used) p->w[i].spent += cpu;
+  }
   if (p->used == 0) stop(p);
   if (ndone == 0) return;
 
@@ -178,6 +191,8 @@ static void poller_close(poller_t *p) {
   stop(p);
   for (uint32_t i = 0; i < p->cap; i++)
     if (p->w[i].used) end_watch(p, &p->w[i]);
+  for (uint32_t i = 0; i < p->nmem; i++) napi_delete_reference(p->env, p->mem[i].ref);
+  p->nmem = 0;
   if (p->cb) napi_delete_reference(p->env, p->cb);
   if (p->self) napi_delete_reference(p->env, p->self);
   p->cb = p->self = NULL;
@@ -264,33 +279,62 @@ static bool grow(poller_t *p) {
   return true;
 }
 
-static bool arg_word(napi_env env, napi_value v, const char *name, size_t len,
-                     int64_t *out) {
-  if (!xw_arg_int(env, v, name, 0, (int64_t)len - 4, out)) return false;
-  if (*out % 4 != 0) {
-    xw_throw_range(env, "The value of \"%s\" must be a multiple of 4", name);
+/* addMemory(view) -> index: `view` a Uint8Array over a whole shared memory;
+ * the same memory (by its base) keeps its index, and its length grows with
+ * the longest view seen (a shared memory grows in place). */
+static napi_value poller_add_memory(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  poller_t *p = this_poller(env, info, 1, argv);
+  uint8_t *base;
+  size_t len;
+  uint32_t i;
+  if (!p || !xw_arg_shared_view(env, argv[0], "memory", &base, &len)) return NULL;
+  if (len < 4096) return xw_throw_range(env, "The memory is too small to hold a ring");
+  for (i = 0; i < p->nmem && p->mem[i].base != base; i++) {}
+  if (i == p->nmem) {
+    if (p->nmem == MAX_MEMORIES) return xw_throw_range(env, "at most %d memories", MAX_MEMORIES);
+    if (napi_create_reference(env, argv[0], 1, &p->mem[i].ref) != napi_ok) return NULL;
+    p->mem[i].base = base;
+    p->mem[i].len = 0;
+    p->nmem++;
+  }
+  if (len > p->mem[i].len) p->mem[i].len = len;
+  napi_create_uint32(env, i, &result);
+  return result;
+}
+
+/* An integer in [0, max], read without the generic checks' cost: the hot
+ * path of a poll. */
+static bool arg_u32(napi_env env, napi_value v, const char *name, uint64_t max, uint64_t *out) {
+  int64_t x;
+  if (napi_get_value_int64(env, v, &x) != napi_ok || x < 0 || (uint64_t)x > max) {
+    xw_throw_range(env, "The value of \"%s\" is out of range", name);
     return false;
   }
+  *out = (uint64_t)x;
   return true;
 }
 
-/* watch(id, memory, addrA, valueA, addrB, valueB, budgetNs): budgetNs of
- * this thread's CPU time at most. */
+/* watch(id, memoryIndex, addrA, valueA, addrB, valueB, budgetNs): budgetNs
+ * of this thread's CPU time at most. */
 static napi_value poller_watch(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   poller_t *p = this_poller(env, info, 7, argv);
-  int64_t id, a, va, b, vb, budget;
-  uint8_t *base;
-  size_t len;
+  uint64_t id, m, a, va, b, vb, budget;
   if (!p) return NULL;
-  if (!xw_arg_int(env, argv[0], "id", 0, INT32_MAX, &id) ||
-      !xw_arg_shared_view(env, argv[1], "memory", &base, &len) ||
-      !arg_word(env, argv[2], "addrA", len, &a) ||
-      !xw_arg_int(env, argv[3], "valueA", 0, UINT32_MAX, &va) ||
-      !arg_word(env, argv[4], "addrB", len, &b) ||
-      !xw_arg_int(env, argv[5], "valueB", 0, UINT32_MAX, &vb) ||
-      !xw_arg_int(env, argv[6], "budgetNs", 0, MAX_BUDGET_NS, &budget))
+  if (!arg_u32(env, argv[0], "id", INT32_MAX, &id) ||
+      !arg_u32(env, argv[1], "memoryIndex", p->nmem ? p->nmem - 1 : 0, &m) || m >= p->nmem ||
+      !arg_u32(env, argv[2], "addrA", p->mem[m].len - 4, &a) ||
+      !arg_u32(env, argv[3], "valueA", UINT32_MAX, &va) ||
+      !arg_u32(env, argv[4], "addrB", p->mem[m].len - 4, &b) ||
+      !arg_u32(env, argv[5], "valueB", UINT32_MAX, &vb) ||
+      !arg_u32(env, argv[6], "budgetNs", MAX_BUDGET_NS, &budget)) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) xw_throw_range(env, "The value of \"memoryIndex\" is not a registered memory");
     return NULL;
+  }
+  if (a % 4 != 0 || b % 4 != 0) return xw_throw_range(env, "watched words must be 4-byte aligned");
   watch_t *w = NULL;
   for (uint32_t i = 0; i < p->cap && !w; i++)
     if (!p->w[i].used) w = &p->w[i];
@@ -299,13 +343,12 @@ static napi_value poller_watch(napi_env env, napi_callback_info info) {
     if (!grow(p)) return xw_throw_errno(env, ENOMEM, "watch");
     w = &p->w[at];
   }
-  if (napi_create_reference(env, argv[1], 1, &w->memory) != napi_ok) return NULL;
   w->id = (int32_t)id;
-  w->a = (const uint32_t *)(base + a);
-  w->b = (const uint32_t *)(base + b);
+  w->a = (const uint32_t *)(p->mem[m].base + a);
+  w->b = (const uint32_t *)(p->mem[m].base + b);
   w->va = (uint32_t)va;
   w->vb = (uint32_t)vb;
-  w->budget = (uint64_t)budget;
+  w->budget = budget;
   w->spent = 0;
   w->deadline = uv_hrtime() + WALL_MAX_NS;
   w->used = true;
@@ -331,6 +374,7 @@ static napi_value poller_cancel(napi_env env, napi_callback_info info) {
 
 bool xw_register_poller(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
+      {"addMemory", NULL, poller_add_memory, NULL, NULL, NULL, napi_default, NULL},
       {"watch", NULL, poller_watch, NULL, NULL, NULL, napi_default, NULL},
       {"cancel", NULL, poller_cancel, NULL, NULL, NULL, napi_default, NULL},
   };

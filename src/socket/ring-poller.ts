@@ -17,6 +17,8 @@ type Done = (how: WatchEnd, cpuMs: number) => void;
 
 let poller: RingPoller | null | undefined;
 const waiting = new Map<number, Done>();
+/** The addon's index of each memory view seen (registering costs a type check; a watch must not). */
+const memories = new WeakMap<Uint8Array, number>();
 let nextId = 1;
 
 function nativePoller(): RingPoller | null {
@@ -60,7 +62,9 @@ export function watchRing(memory: Uint8Array, words: readonly number[], budgetMs
   if (!p) return 0;
   const id = nextId;
   nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-  p.watch(id, memory, words[0], words[1], words[2], words[3], Math.round(budgetMs * 1e6));
+  let index = memories.get(memory);
+  if (index === undefined) memories.set(memory, (index = p.addMemory(memory)));
+  p.watch(id, index, words[0], words[1], words[2], words[3], Math.round(budgetMs * 1e6));
   waiting.set(id, done);
   return id;
 }

@@ -62,10 +62,13 @@ export declare class RingPoller {
   /** `onDone` runs once per loop turn with (id, status, cpuNs) triples: status 1 a word changed,
    *  0 the budget ran out, 2 the vCPU is contended (a yield ran someone else); cpuNs what it cost. */
   constructor(onDone: (done: number[]) => void);
-  /** Reports `id` once the u32 at byte `addrA` of `memory` is no longer `valueA`, or the one at
-   *  `addrB` no longer `valueB`, or it spent `budgetNs` of this thread's CPU time (or a millisecond
-   *  of wall time). `memory`: a Uint8Array over a whole shared memory. */
-  watch(id: number, memory: Uint8Array, addrA: number, valueA: number, addrB: number, valueB: number, budgetNs: number): void;
+  /** Registers a shared memory (a Uint8Array over all of it) and returns its index; the same
+   *  memory keeps its index (a longer view extends what may be watched). Held for good. */
+  addMemory(memory: Uint8Array): number;
+  /** Reports `id` once the u32 at byte `addrA` of memory `memoryIndex` is no longer `valueA`, or
+   *  the one at `addrB` no longer `valueB`, or it spent `budgetNs` of this thread's CPU time (or a
+   *  millisecond of wall time). */
+  watch(id: number, memoryIndex: number, addrA: number, valueA: number, addrB: number, valueB: number, budgetNs: number): void;
   /** Forgets `id` without a report. */
   cancel(id: number): void;
 }
