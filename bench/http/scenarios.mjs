@@ -3,7 +3,8 @@
 // processes of their own, REPS alternating runs, medians and ratios measured in the same run:
 //   sequential  node:http server, http.get with a keep-alive agent, REQUESTS (10,000) one at a time:
 //               requests/s and CPU per request (client + server)
-//   load        autocannon, CONNECTIONS (10) connections for SECONDS, against node:http and fastify
+//   load        autocannon, CONNECTIONS (10) connections for SECONDS, against node:http and fastify:
+//               requests/s and CPU per request (autocannon + server)
 // Options: --reps N (5), --requests N (10000), --seconds S (5), --connections C (10),
 //          --only sequential,http,fastify, --json
 import { spawn } from 'node:child_process';
@@ -75,7 +76,7 @@ const out = { reps, loadavg: os.loadavg(), scenarios: {} };
 for (const s of only) {
   const o = { tcpRps: m(`${s}.tcp`, (r) => r.rps), ringRps: m(`${s}.ring`, (r) => r.rps) };
   o.ratio = o.ringRps / o.tcpRps;
-  if (s === 'sequential') {
+  if (runs[`${s}.tcp`][0].clientCpuUs !== undefined) {
     o.tcpCpuUs = m(`${s}.tcp`, (r) => r.clientCpuUs + r.serverCpuUs);
     o.ringCpuUs = m(`${s}.ring`, (r) => r.clientCpuUs + r.serverCpuUs);
   }
