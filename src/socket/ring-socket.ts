@@ -431,7 +431,10 @@ function pull(socket: RingSocket): void {
         s.readWanted = socket.push(data);
         continue;
       }
-      if (rx.finished) {
+      // FIN, and nothing before it left: data published between the empty read above and the
+      // FIN would otherwise be lost (flags first, then the index, as the producer publishes them
+      // in the other order).
+      if (rx.ended) {
         // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
         // nothing is buffered, even with no 'data' listener.
         s.readWanted = false;
@@ -440,6 +443,7 @@ function pull(socket: RingSocket): void {
         socket.read(0);
         return;
       }
+      if (rx.finished) continue; // the data that came before the FIN first
       if (poll(socket)) return; // the poll tick resumes
       if (rx.prepareWaitData()) {
         sleep(socket);
