@@ -56,8 +56,9 @@ export class PollPolicy {
     }
     this.#scale = native ? 1 : JS_WALL_SCALE;
     this.#lastCheck = 0; // the first turn may come late for our own work; later gaps say starved
-    this.#startedAt = performance.now();
-    this.#deadline = this.#startedAt + this.budget;
+    // A native poll keeps its own clocks (and reports its cost); the clock is read only for JS's.
+    this.#startedAt = native ? 1 : performance.now();
+    this.#deadline = native ? 1 : this.#startedAt + this.budget;
     return true;
   }
 
