@@ -23,6 +23,8 @@ const POLL_MAX_MS = 0.025;
 const POLL_START_MS = 0.01;
 /** JS polls (threads, no addon) measure wall time: 8 × the budget (16 µs to 200 µs). */
 const JS_WALL_SCALE = 8;
+/** A sleep shorter than this (wall time, wake-up included) grows the budget. */
+const SHORT_SLEEP_MS = 0.1;
 /** A gap this long between two JS polls means this process competes for a CPU (perhaps with its
  *  own peer): polling on would only delay the peer, so the socket sleeps instead. */
 const POLL_STARVED_MS = 0.05;
@@ -99,14 +101,14 @@ export class PollPolicy {
     this.#sleptAt = performance.now();
   }
 
-  /** The socket was woken. A sleep not much longer than the largest budget says polling a little
-   *  longer would have met the peer: grow the budget to what would have covered this wait (with a
-   *  margin), so it cannot settle just short of a peer's steady answer time. */
+  /** The socket was woken. A short sleep says polling a little longer would have met the peer:
+   *  double the budget. "Short" counts the wake-up itself (tens of µs on a VM), so it is measured
+   *  against SHORT_SLEEP_MS, not against the budget: a producer whose consumer frees room every
+   *  few µs but whose sleeps last a wake-up each must not stay at the smallest budget for good. */
   woken(): void {
     if (this.#sleptAt === 0) return;
-    const slept = (performance.now() - this.#sleptAt) / this.#scale;
+    const slept = performance.now() - this.#sleptAt;
     this.#sleptAt = 0;
-    if (slept >= POLL_MAX_MS) return;
-    this.#budget = Math.min(POLL_MAX_MS, Math.max(this.#budget * 2, slept * 1.5));
+    if (slept < SHORT_SLEEP_MS) this.#budget = Math.min(POLL_MAX_MS, this.#budget * 2);
   }
 }
