@@ -17,19 +17,20 @@ const server = net.createServer((sock) => {
   }
   const start = performance.now();
   let bytes = 0, t0 = 0, b0 = 0;
-  let c0 = null;
+  let c0 = null, f0 = 0;
   sock.on('data', (data) => {
     bytes += data.length;
     if (t0 === 0 && performance.now() - start >= warmMs) {
       t0 = performance.now();
       b0 = bytes;
       c0 = process.cpuUsage();
+      f0 = process.resourceUsage().minorPageFault;
     }
   });
   sock.on('end', () => {
     const seconds = (performance.now() - t0) / 1e3;
     const cpu = c0 ? process.cpuUsage(c0) : { user: 0, system: 0 };
-    console.log(JSON.stringify({ bytes: bytes - b0, seconds, total: bytes, cpuS: (cpu.user + cpu.system) / 1e6 }));
+    console.log(JSON.stringify({ bytes: bytes - b0, seconds, total: bytes, cpuS: (cpu.user + cpu.system) / 1e6, faults: process.resourceUsage().minorPageFault - f0 }));
     sock.end();
   });
 });
