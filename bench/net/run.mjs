@@ -79,6 +79,7 @@ async function raw() {
   const sock = path.join(dir, `raw-${Math.random().toString(36).slice(2)}.sock`);
   const r = await runProcesses(peer, { mode: 'stream', chunk: 65536 }, { warmup, duration },
     { capacity: 1 << 20, socketPath: sock, watchdogMs: (warmup + duration) * 1e3 + 20000 });
+  if (r.consumer.bad || r.consumer.received !== r.producer.sent) throw new Error(`raw channel: ${r.consumer.bad} sampled bytes wrong, ${r.producer.sent} sent, ${r.consumer.received} received`);
   return { value: r.consumer.bytes / r.consumer.seconds / 1e9 };
 }
 
