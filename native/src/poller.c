@@ -19,7 +19,9 @@
  * WALL_MAX_NS of wall time, and all of them end at once
  * when a yield comes back late with nothing changed (CONTENDED): some other
  * program holds this vCPU, and sleeping serves everyone better than waiting
- * for our turn again.
+ * for our turn again (the scheduler puts a woken sleeper ahead of the
+ * programs that ran meanwhile, and a yielder behind them). A change found
+ * after such a yield is CHANGED_LATE, so the socket can poll less.
  *
  * The idle handle is never ref'd: a poll does not keep the process alive,
  * whatever keeps the connection alive does (as today's setImmediate polls
@@ -55,7 +57,7 @@
 /* A sched_yield that takes this long ran someone else for a time slice. */
 #define LONG_YIELD_NS 100000ull
 
-enum { EXPIRED = 0, CHANGED = 1, CONTENDED = 2 };
+enum { EXPIRED = 0, CHANGED = 1, CONTENDED = 2, CHANGED_LATE = 3 };
 
 typedef struct {
   int32_t id;
@@ -139,7 +141,7 @@ static void on_idle(uv_idle_t *h) {
       if (!w->used) continue;
       bool changed = __atomic_load_n(w->a, __ATOMIC_ACQUIRE) != w->va ||
                      __atomic_load_n(w->b, __ATOMIC_ACQUIRE) != w->vb;
-      if (changed) finish(p, w, &ndone, CHANGED, cpu);
+      if (changed) finish(p, w, &ndone, contended ? CHANGED_LATE : CHANGED, cpu);
       else if (contended) finish(p, w, &ndone, CONTENDED, cpu);
       else if (w->spent + cpu >= w->budget || now >= w->deadline) finish(p, w, &ndone, EXPIRED, cpu);
     }
@@ -240,8 +242,9 @@ static poller_t *this_poller(napi_env env, napi_callback_info info, size_t n,
 }
 
 /* new RingPoller(onDone) — onDone([id, status, cpuNs, id, status, cpuNs, ...])
- * with status 1: a word changed, 0: the budget ran out, 2: this vCPU is
- * contended; cpuNs: what the watch cost. */
+ * with status 1: a word changed, 3: it changed but was seen after a late
+ * yield, 0: the budget ran out, 2: this vCPU is contended; cpuNs: what the
+ * watch cost. */
 static napi_value poller_new(napi_env env, napi_callback_info info) {
   napi_value argv[1], self, name;
   size_t argc = 1;

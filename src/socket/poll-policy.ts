@@ -90,6 +90,13 @@ export class PollPolicy {
     this.#expired = true;
   }
 
+  /** The poll was met, but only after this thread waited for its vCPU behind other programs:
+   *  poll less (a sleeper is woken ahead of them, a poller waits its turn). */
+  contended(): void {
+    this.#deadline = 0;
+    this.#budget = Math.max(POLL_MIN_MS, this.#budget / 2);
+  }
+
   /** Abandons a poll window (the socket closed or has nothing left to wait for). */
   cancel(): void {
     this.#deadline = 0;

@@ -10,7 +10,7 @@ import { hostUnavailableReason, nativeAddon } from '../platform/host/native.js';
 import type { RingPoller } from '../platform/host/native-api.js';
 
 /** How a watch ended (native/src/poller.c). */
-export const WatchEnd = { Expired: 0, Changed: 1, Contended: 2 } as const;
+export const WatchEnd = { Expired: 0, Changed: 1, Contended: 2, ChangedLate: 3 } as const;
 export type WatchEnd = (typeof WatchEnd)[keyof typeof WatchEnd];
 /** `cpuMs`: the CPU time the watch cost this thread. */
 type Done = (how: WatchEnd, cpuMs: number) => void;

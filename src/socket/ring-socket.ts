@@ -612,6 +612,7 @@ function watched(socket: RingSocket, id: number, how: WatchEnd, cpuMs: number): 
     return;
   }
   if (how === WatchEnd.Changed) s.poll.met(cpuMs);
+  else if (how === WatchEnd.ChangedLate) s.poll.contended();
   else s.poll.expired();
   wake(socket);
 }

@@ -59,8 +59,9 @@ export interface CtlListener extends Refable {}
 
 /** Watches ring words from the event loop (native/src/poller.c); never keeps the loop alive. */
 export declare class RingPoller {
-  /** `onDone` runs once per loop turn with (id, status, cpuNs) triples: status 1 a word changed,
-   *  0 the budget ran out, 2 the vCPU is contended (a yield ran someone else); cpuNs what it cost. */
+  /** `onDone` runs once per loop turn with (id, status, cpuNs) triples: status 1 a word changed (3:
+   *  seen after a late yield), 0 the budget ran out, 2 the vCPU is contended (a yield ran someone
+   *  else); cpuNs what it cost. */
   constructor(onDone: (done: number[]) => void);
   /** Registers a shared memory (a Uint8Array over all of it) and returns its index; the same
    *  memory keeps its index (a longer view extends what may be watched). Held for good. */
