@@ -14,9 +14,10 @@
 //
 // Adaptive, after KVM's halt-polling: a wait the poll met late in its window, or a sleep so short
 // that a longer poll would have met it, doubles the budget; a poll that expires halves it (never
-// to zero: one late answer in a steady exchange must not stop polling for many exchanges). An
-// idle peer costs a few short polls, then one of POLL_MIN_MS per wait — and nothing while the
-// socket sleeps.
+// to zero at once: one late answer in a steady exchange must not stop polling for many exchanges).
+// Only after several misses in a row does it reach POLL_MIN_MS, where the socket sleeps without
+// polling until a short sleep says the peer answers quickly again. An idle peer costs a few short
+// polls, then nothing.
 
 const POLL_MIN_MS = 0.002;
 const POLL_MAX_MS = 0.025;
@@ -56,6 +57,10 @@ export class PollPolicy {
       this.#expired = false;
       return false;
     }
+    // At the floor, polling has not paid for several waits in a row: sleep until a short sleep
+    // (woken) says the peer answers quickly again. Even one look with a yield costs a time slice
+    // when other programs hold the vCPU.
+    if (this.#budget <= POLL_MIN_MS) return false;
     this.#scale = native ? 1 : JS_WALL_SCALE;
     this.#lastCheck = 0; // the first turn may come late for our own work; later gaps say starved
     // A native poll keeps its own clocks (and reports its cost); the clock is read only for JS's.
