@@ -6,8 +6,8 @@
 // XWAY_EXTRA_RESULTS, separated like PATH (":"). In each file the last line of the form
 //   NAME: N passed, N failed[, N skipped] (anything may follow)
 // (NAME: letters, digits, "-" or "_") is that suite's count; a file without one (a suite that died
-// before it could count) counts as one failure. XWAY_XEN_RESULTS, the older name of one such file,
-// is read as well.
+// before it could count) counts as one failure. The Xen harness's file is XWAY_XEN_RESULTS, read
+// more strictly (xenResults below: only a clean run counts).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -32,11 +32,18 @@ child.on('close', (code, signal) => {
   const count = (label) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
   const total = count('Total'), skipped = count('Skipped') || 0;
   let passed = count('Passed');
-  let failed = total - passed;
+  let failed = total - passed; // uvu counts skipped tests apart from its Total
   if (!Number.isFinite(failed) || ((code !== 0 || signal) && failed === 0)) failed = Math.max(1, failed || 0);
   const reasons = plain.split('\n').filter((line) => line.startsWith('SKIP '));
   if (reasons.length) console.log(`skipped:\n${reasons.map((r) => `  ${r.slice(5)}`).join('\n')}`);
   let skippedAll = skipped;
+  const xen = xenResults();
+  if (xen) {
+    console.log(`with the Xen tests run under Xen by test/xen/run.sh: ${xen.passed} passed, ${xen.failed} failed, ${xen.skipped} skipped`);
+    passed += xen.passed;
+    failed += xen.failed;
+    skippedAll += xen.skipped;
+  }
   for (const extra of extraResults()) {
     console.log(`with ${extra.name} (${extra.file}): ${extra.passed} passed, ${extra.failed} failed, ${extra.skipped} skipped`);
     passed += extra.passed;
@@ -47,10 +54,11 @@ child.on('close', (code, signal) => {
   process.exitCode = code === 0 && failed === 0 ? 0 : 1;
 });
 
-/** The counts of the suites listed in XWAY_EXTRA_RESULTS (and XWAY_XEN_RESULTS). */
+/** The counts of the suites listed in XWAY_EXTRA_RESULTS (the packaging test, Node's own suite,
+ *  popular libraries' suites): the last "NAME: N passed, N failed[, N skipped]" line of each; a
+ *  file without one is one failure. */
 function extraResults() {
-  const files = [...(process.env.XWAY_EXTRA_RESULTS ?? '').split(path.delimiter), process.env.XWAY_XEN_RESULTS ?? '']
-    .filter((file, i, all) => file && all.indexOf(file) === i);
+  const files = (process.env.XWAY_EXTRA_RESULTS ?? '').split(path.delimiter).filter((file, i, all) => file && all.indexOf(file) === i);
   return files.map((file) => {
     let text = '';
     try { text = fs.readFileSync(file, 'utf8'); } catch { /* no output at all */ }
@@ -58,4 +66,36 @@ function extraResults() {
     if (!counts) return { file, name: 'a suite that printed no count', passed: 0, failed: 1, skipped: 0 };
     return { file, name: counts[1], passed: Number(counts[2]), failed: Number(counts[3]), skipped: Number(counts[4] ?? 0) };
   });
+}
+
+/** The Xen harness's counts, when .ci/run ran it (XWAY_XEN_RESULTS names its output). Only a
+ *  clean run counts: test/xen/run.sh prints "XEN-TESTS: N passed, N failed, N skipped" only after
+ *  the tests finished and the emulated machine powered off by itself, and .ci/run appends the
+ *  harness's exit status ("XEN-HARNESS-EXIT N": 0 all passed, 1 some failed). No count, an
+ *  "XEN-TESTS-UNCLEAN" line, a missing or other exit status (a hang, a timeout, a crash after the
+ *  totals), or counts that disagree with the status: one failure at least, nothing passed. Where
+ *  .ci/run could not install QEMU and Xen ("XEN-TESTS-SKIPPED: why"): one skipped test. */
+function xenResults() {
+  const file = process.env.XWAY_XEN_RESULTS;
+  if (!file) return null;
+  let text = '';
+  try { text = fs.readFileSync(file, 'utf8'); } catch { /* no output at all */ }
+  const skippedWhy = /^XEN-TESTS-SKIPPED: (.*)$/m.exec(text)?.[1];
+  if (skippedWhy) {
+    console.log(`the Xen tests were not run (${skippedWhy}): counted as one skipped`);
+    return { passed: 0, failed: 0, skipped: 1 };
+  }
+  const m = /^XEN-TESTS: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/m.exec(text);
+  const exit = /^XEN-HARNESS-EXIT (\d+)\s*$/m.exec(text)?.[1];
+  const unclean = /^XEN-TESTS-UNCLEAN/m.test(text);
+  if (!m || unclean || (exit !== '0' && exit !== '1')) {
+    console.log(`the Xen harness did not finish cleanly (${unclean ? 'it said so' : !m ? 'no count' : `exit status ${exit ?? 'missing'}`}): counted as failed`);
+    return { passed: 0, failed: Math.max(1, m ? Number(m[2]) : 1), skipped: 0 };
+  }
+  const counts = { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3] ?? 0) };
+  if ((exit === '1') !== (counts.failed > 0)) {
+    console.log(`the Xen harness's exit status ${exit} disagrees with its count: counted as failed`);
+    return { passed: 0, failed: Math.max(1, counts.failed), skipped: 0 };
+  }
+  return counts;
 }

@@ -5,7 +5,8 @@
 # lets exactly the recorded domains read that map (dom0 alone writes it: a guest cannot claim
 # another guest's address), and makes sure each recorded guest owns /local/domain/<id>/data,
 # where its listening endpoints are published (xl/libxl already create it so; other toolstacks
-# may not).
+# may not), and lets each recorded guest read the others' /local/domain/<id>/domid, so that a
+# guest notices at once when a peer's domain is destroyed.
 #
 # Usage:
 #   xen-permit.sh DOMID=ADDR[,ADDR...] [DOMID=ADDR[,ADDR...] ...]   record (or replace) addresses
@@ -36,12 +37,26 @@ apply_perms() {
     # shellcheck disable=SC2086
     xenstore-chmod "$MAP/$k" n0 $readers
   done
+  # Each recorded guest may read the others' /local/domain/<id>/domid (the toolstack makes it
+  # readable by the domain itself only): when a peer domain is destroyed, the toolstack removes
+  # that node, and xway's watch on it fires only for a domain that may read it. Without this a
+  # guest learns of a destroyed peer only from what it reads in the channel, which a destroyed
+  # domain never writes again.
+  for d in $readers; do
+    d=${d#r}
+    xenstore-read "/local/domain/$d/domid" >/dev/null 2>&1 || continue
+    others=$(for o in $readers; do [ "$o" = "r$d" ] || printf ' %s' "$o"; done)
+    # shellcheck disable=SC2086
+    xenstore-chmod "/local/domain/$d/domid" n0 "r$d" $others
+  done
 }
 
 forget() { # domid
   for k in $(xenstore-list "$MAP" 2>/dev/null); do
     [ "$(xenstore-read "$MAP/$k")" = "$1" ] && xenstore-rm "$MAP/$k"
   done
+  # Its domid node back to the toolstack's permissions (apply_perms adds the remaining peers).
+  if [ "$1" != 0 ] && xenstore-read "/local/domain/$1/domid" >/dev/null 2>&1; then xenstore-chmod "/local/domain/$1/domid" n0 "r$1"; fi
   return 0
 }
 

@@ -36,9 +36,16 @@ export interface ChannelEnd {
    *  by then its close has been applied on its behalf, as its kernel would have (FIN, or RST if it
    *  left bytes of ours unread), and onwake has run. Informational: the rings say the rest. */
   onpeergone: ((reason: string) => void) | null;
+  /** True once the peer's whole machine vanished without closing anything (a destroyed Xen
+   *  domain): the rings are left as they were, and the connection times out (ETIMEDOUT). */
+  readonly vanished?: boolean;
   /** Must be called after announcing a wait (prepareWaitData / prepareWaitSpace) and before
    *  relying on onwake. */
   armWake(): void;
+  /** Optional: holds this end's wake-ups of the peer back until the function returned is called,
+   *  which then wakes it at most once — so a last write and the FIN after it, or a connect and
+   *  what its 'connect' listeners wrote, reach a sleeping peer in one wake-up. */
+  hold?(): () => void;
   /** Keeps (or stops keeping) the event loop alive for this end, like socket.ref()/unref(). */
   ref(): void;
   unref(): void;

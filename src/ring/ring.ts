@@ -304,6 +304,7 @@ export class Ring {
    *  what was published before, then fails too (or reads end of stream, after a FIN). Says which
    *  side, if any, was waiting and must be woken. */
   abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
+    this.#free = 0; // a reset ring takes nothing more
     const wake = this.#check(this.#core.ringAbort(this.#at, this.capacity), 'Ring.abort');
     return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
   }

@@ -26,6 +26,17 @@ interface WritableInternals {
   connecting: boolean;
 }
 
+/** What a stream's _undestroy() resets (Node's lib/internal/streams/destroy.js). */
+const READABLE_STATE = ['constructed', 'closed', 'closeEmitted', 'destroyed', 'errored', 'errorEmitted', 'reading', 'ended', 'endEmitted'] as const;
+const WRITABLE_STATE = ['constructed', 'destroyed', 'closed', 'closeEmitted', 'errored', 'errorEmitted', 'finalCalled', 'prefinished', 'ended', 'ending', 'finished'] as const;
+type StreamState = Record<string, unknown>;
+
+function saved(state: StreamState | undefined, keys: readonly string[]): () => void {
+  if (!state) return () => {};
+  const values = keys.map((key) => state[key]);
+  return () => keys.forEach((key, i) => { state[key] = values[i]; });
+}
+
 /** Turns `socket`, a RingSocket whose set-up failed, into a TCP connection to `options`. */
 export function fallBackToTcp(socket: RingSocket, options: net.TcpNetConnectOpts): net.Socket {
   const { write, final, readWanted } = socket.takeBacklog();
@@ -33,7 +44,15 @@ export function fallBackToTcp(socket: RingSocket, options: net.TcpNetConnectOpts
   const tcp = markTcp(socket);
   const self = tcp as unknown as WritableInternals;
   self.connecting = false;
+  // net's connect() gives the socket its handle and, with it, an _undestroy(): once, when the
+  // program called connect(). This second connect must not do it again, or an error already
+  // emitted (an aborted signal's) would be emitted afresh for a connect that fails.
+  const streams = tcp as unknown as { _readableState?: StreamState; _writableState?: StreamState };
+  const restoreReadable = saved(streams._readableState, READABLE_STATE);
+  const restoreWritable = saved(streams._writableState, WRITABLE_STATE);
   netConnect().call(tcp, options);
+  restoreReadable();
+  restoreWritable();
   // net buffers these itself until its connection is up.
   if (write) {
     const rest = write.chunks.slice(write.index).map((chunk, i) => (i === 0 && write.offset > 0 ? chunk.subarray(write.offset) : chunk));

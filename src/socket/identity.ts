@@ -7,8 +7,8 @@
 // - a dual-stack IPv6 socket (bound to '::' or to '::ffff:…') sees IPv4 peers as '::ffff:a.b.c.d',
 //   family 'IPv6';
 // - every connection has an ephemeral port from ip_local_port_range, the same number at both
-//   ends; connect() takes even ports (Linux has preferred them for connect() since 4.6, leaving odd
-//   ones to bind()).
+//   ends; connect() takes even ports first (Linux has preferred them for connect() since 4.6,
+//   leaving odd ones to bind()), odd ones when the even are taken.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -117,8 +117,11 @@ function mappedV4(address: string): string | null {
 
 /** Linux's defaults, where /proc cannot tell. */
 const DEFAULT_RANGE: [number, number] = [32768, 60999];
-/** A released port is not handed out again for this long (TCP's TIME_WAIT is 60 s). */
-const QUARANTINE_MS = 60_000;
+/** A released port is not handed out again for this long. TIME_WAIT lasts 60 s, but Linux reuses
+ *  a loopback connection's TIME_WAIT port for a new connect after tcp_tw_reuse_delay (1 s; the
+ *  default tcp_tw_reuse=2 allows it on loopback), so a busy loopback client is not held to its
+ *  range per minute; neither is a ring client. */
+const QUARANTINE_MS = 1000;
 
 let range: [number, number] | null = null;
 
@@ -138,7 +141,8 @@ export function ephemeralRange(): [number, number] {
  * The ephemeral ports of one listener's ring connections. Ports are unique among the listener's
  * live connections, which makes every connection's address pair unique, as TCP guarantees (a
  * kernel reuses an ephemeral port for connections to different destinations, and so does this);
- * a released port rests for QUARANTINE_MS first, as a closed TCP connection's does in TIME_WAIT.
+ * a released port rests for QUARANTINE_MS first, as a closed loopback TCP connection's does in
+ * TIME_WAIT. Like Linux's connect(), even ports first, odd ones once the even are taken.
  */
 export class EphemeralPorts {
   readonly #live = new Set<number>();
@@ -154,12 +158,16 @@ export class EphemeralPorts {
       if (now - at < QUARANTINE_MS) break; // insertion order is release order
       this.#resting.delete(port);
     }
-    const start = Math.floor(Math.random() * evens);
-    for (let i = 0; i < evens; i++) {
-      const port = evenLow + 2 * ((start + i) % evens);
-      if (!this.#live.has(port) && !this.#resting.has(port)) {
-        this.#live.add(port);
-        return port;
+    const oddLow = low + 1 - (low & 1);
+    const odds = Math.floor((high - oddLow) / 2) + 1;
+    for (const [first, count] of [[evenLow, evens], [oddLow, odds]]) {
+      const start = Math.floor(Math.random() * count);
+      for (let i = 0; i < count; i++) {
+        const port = first + 2 * ((start + i) % count);
+        if (!this.#live.has(port) && !this.#resting.has(port)) {
+          this.#live.add(port);
+          return port;
+        }
       }
     }
     throw Object.assign(new Error('connect EADDRNOTAVAIL: no ephemeral port left for ring connections to this listener'), { code: 'EADDRNOTAVAIL', syscall: 'connect' });
@@ -171,5 +179,12 @@ export class EphemeralPorts {
 
   get size(): number {
     return this.#live.size;
+  }
+
+  /** Ports neither live nor resting, of the whole range (an estimate: resting ones are counted
+   *  until the next allocate() lets them go). */
+  get free(): number {
+    const [low, high] = ephemeralRange();
+    return high - low + 1 - this.#live.size - this.#resting.size;
   }
 }

@@ -19,10 +19,12 @@
 
 import net from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
+import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
 import { cancelWatch, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
+import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
 export interface RingSocketOptions extends net.SocketConstructorOpts {
@@ -41,6 +43,8 @@ interface PendingWrite {
   callback: Callback;
   /** Copied into the ring before the server accepted: its callback waits for 'connect'. */
   early?: boolean;
+  /** Made while connecting: as net does, a 'close' before 'connect' fails it (this listener). */
+  onClose?: () => void;
 }
 
 /** The ring transport's part of a socket. */
@@ -61,20 +65,45 @@ class RingState {
   pollScheduled = false;
   /** The native watch of the current poll (ring-poller.ts), or 0. */
   watchId = 0;
+  /** Chunks Writable still holds that were copied into the ring while connecting (copyAhead), in
+   *  order: when Writable hands them over after 'connect', they are not copied again. */
+  ahead: (Buffer | string)[] = [];
 }
 
-const kState = Symbol('xway.ringSocket');
+/** A ring socket's state (also the mark stream-wrap.ts looks for: it stays after a fallback). */
+const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
 /** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
-function errnoError(code: 'ECONNRESET' | 'EPIPE', syscall: string): NodeJS.ErrnoException {
-  const errno = code === 'ECONNRESET' ? -104 : -32;
+const ERRNO = { ECONNRESET: -104, EPIPE: -32, ETIMEDOUT: -110 } as const;
+
+function errnoError(code: keyof typeof ERRNO, syscall: string): NodeJS.ErrnoException {
+  const errno = ERRNO[code];
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
 function toBuffer(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+}
+
+function closedBeforeConnection(): Error {
+  return Object.assign(new Error('Socket closed before the connection was established'), { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
+}
+
+/** A write made while connecting is failed by a 'close' before 'connect', as net's is. */
+function failOnClose(socket: RingSocket, write: PendingWrite): void {
+  write.onClose = () => {
+    write.onClose = undefined;
+    write.callback(closedBeforeConnection());
+  };
+  socket.once('close', write.onClose);
+}
+
+function connectedNow(socket: RingSocket, write: PendingWrite | null): void {
+  if (!write?.onClose) return;
+  socket.off('close', write.onClose);
+  write.onClose = undefined;
 }
 
 function socketClosed(): Error {
@@ -99,6 +128,7 @@ export class RingSocket extends net.Socket {
   constructor(options: RingSocketOptions = {}) {
     super(options);
     this[kState] ??= new RingState(); // net's constructor may already have destroyed it (an aborted signal)
+    patchStreamWrapper();
   }
 
   /** Makes `socket` — a net.Socket not yet connected, of no subclass — a RingSocket in place. */
@@ -106,7 +136,16 @@ export class RingSocket extends net.Socket {
     Object.setPrototypeOf(socket, RingSocket.prototype);
     const ring = socket as RingSocket;
     ring[kState] = new RingState();
+    patchStreamWrapper();
     return ring;
+  }
+
+  /** A closed RingSocket connected again (net lets a closed socket connect anew): fresh state,
+   *  and un-destroyed as net's connect() un-destroys a socket it gives a new handle. */
+  renew(): this {
+    this[kState] = new RingState();
+    if (this.destroyed) (this as unknown as { _undestroy(): void })._undestroy();
+    return this;
   }
 
   /** A connected RingSocket over a channel end made by hand (createThreadChannel, connectHost…):
@@ -146,6 +185,7 @@ export class RingSocket extends net.Socket {
     if (s.pending) {
       s.pending.early = true;
       flush(this);
+      copyAhead(this);
     }
   }
 
@@ -156,11 +196,12 @@ export class RingSocket extends net.Socket {
     bind(this, end, view);
     internals(this).connecting = false;
     internals(this)._sockname = null;
-    if (s.unrefd) end.unref();
+    holdLoop(this);
     internals(this)._unrefTimer();
     this.emit('connect');
     this.emit('ready');
     const pending = s.pending;
+    connectedNow(this, pending);
     if (pending) {
       internals(this)._pendingData = null;
       internals(this)._pendingEncoding = '';
@@ -187,6 +228,8 @@ export class RingSocket extends net.Socket {
       s.pending.offset = 0;
     }
     s.end = null;
+    s.ahead = []; // Writable still holds them: net sends them
+    connectedNow(this, s.pending); // net's own write path takes the write over, with its own listener
     const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
     s.pending = null;
     s.pendingFinal = null;
@@ -250,6 +293,7 @@ export class RingSocket extends net.Socket {
     const s = this[kState];
     if (s.readWanted) return;
     s.readWanted = true;
+    holdLoop(this);
     schedulePull(this);
   }
 
@@ -259,8 +303,9 @@ export class RingSocket extends net.Socket {
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
     const s = this[kState];
     const end = s.end;
-    // The common case first: connected, nothing queued, and the ring takes all of it at once.
-    if (end !== null && !this.connecting && s.pending === null && !end.closed && typeof chunk !== 'string') {
+    // The common case first: connected, nothing queued or copied ahead (copyAhead's chunks are
+    // not copied again), and the ring takes all of it at once.
+    if (end !== null && !this.connecting && s.pending === null && s.ahead.length === 0 && !end.closed && typeof chunk !== 'string') {
       const n = tryWrite(this, end, chunk);
       if (n === chunk.length) return callback();
       if (n >= 0) {
@@ -269,11 +314,28 @@ export class RingSocket extends net.Socket {
         return flush(this);
       }
     }
-    dispatch(this, { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback }, chunk, encoding);
+    dispatch(this, { chunks: unsent(this, [{ chunk, encoding }]), index: 0, offset: 0, callback }, chunk, encoding);
   }
 
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: Callback): void {
-    dispatch(this, { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback }, chunks, '');
+    dispatch(this, { chunks: unsent(this, chunks), index: 0, offset: 0, callback }, chunks, '');
+  }
+
+  // Writable takes a write while another is in flight into its buffer; while connecting, the
+  // bytes go on into the ring at once (copyAhead), as over TCP they are all in the kernel before
+  // the server reads the first.
+  // (Defined on the prototype: net.Socket's write has overloads a method cannot restate.)
+  static {
+    const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
+    Object.defineProperty(RingSocket.prototype, 'write', {
+      configurable: true,
+      writable: true,
+      value: function (this: RingSocket, ...args: unknown[]): boolean {
+        const result = write.apply(this, args);
+        if (this.connecting && this[kState].end) copyAhead(this);
+        return result;
+      },
+    });
   }
 
 
@@ -300,6 +362,15 @@ export class RingSocket extends net.Socket {
     });
   }
 
+  /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
+   *  turn (ChannelEnd.hold), not once for each. */
+  override end(...args: unknown[]): this {
+    const release = this.connecting ? undefined : this[kState]?.end?.hold?.();
+    (net.Socket.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+    if (release) setImmediate(release); // after _final's, queued by end() when nothing waits
+    return this;
+  }
+
   override _destroy(error: Error | null, callback: Callback): void {
     const s = (this[kState] ??= new RingState());
     const hadHandle = s.end !== null || s.settingUp;
@@ -324,13 +395,18 @@ export class RingSocket extends net.Socket {
       server._emitCloseIfDrained?.();
     }
     callback(error);
-    process.nextTick(() => {
-      pending?.callback(null);
+    // net emits 'close' from the handle's close callback — libuv runs those in the loop's close
+    // phase, after this turn's promise jobs and the check phase — and, with no handle ever, on the
+    // next tick. Requests in flight complete just before, without an error.
+    const closed = () => {
+      if (!pending?.onClose) pending?.callback(null); // else its 'close' listener fails it
       pendingFinal?.(null);
       // net's 'close' carries hadError once a handle existed, and nothing before.
       if (hadHandle) this.emit('close', !!error);
       else this.emit('close');
-    });
+    };
+    if (hadHandle) setImmediate(closed);
+    else process.nextTick(closed);
   }
 
 
@@ -356,14 +432,14 @@ export class RingSocket extends net.Socket {
   override ref(): this {
     const s = this[kState];
     s.unrefd = false;
-    s.end?.ref();
+    holdLoop(this);
     return this;
   }
 
   override unref(): this {
     const s = this[kState];
     s.unrefd = true;
-    s.end?.unref();
+    holdLoop(this);
     return this;
   }
 
@@ -406,6 +482,20 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
   end.onwake = () => wake(socket);
 }
 
+/**
+ * Keeps the event loop alive for this socket exactly when libuv would for a TCP handle: while it
+ * connects, reads (until the peer's FIN, or while net has stopped reading into a full buffer) or
+ * has a write in flight — never once unref()'d. So a socket that got the peer's FIN and has
+ * nothing left to send lets the process exit though the program never destroyed it, as over TCP.
+ */
+function holdLoop(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed) return;
+  if (!s.unrefd && (socket.connecting || s.readWanted || s.pending !== null)) end.ref();
+  else end.unref();
+}
+
 function schedulePull(socket: RingSocket): void {
   const s = socket[kState];
   if (s.readScheduled) return;
@@ -420,39 +510,87 @@ function pull(socket: RingSocket): void {
   const s = socket[kState];
   const end = s.end;
   if (!end || end.closed || socket.connecting) return; // reads begin at 'connect'
-  const rx = end.channel.rx;
   try {
-    while (s.readWanted) {
-      const data = readChunk(rx); // drains even after a reset, then throws it
-      if (data) {
-        if (rx.peerNeedsWake) end.notify();
-        s.bytesRead += data.length;
-        internals(socket)._unrefTimer();
-        s.readWanted = socket.push(data);
-        continue;
-      }
-      // FIN, and nothing before it left: data published between the empty read above and the
-      // FIN would otherwise be lost (flags first, then the index, as the producer publishes them
-      // in the other order).
-      if (rx.ended) {
-        // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
-        // nothing is buffered, even with no 'data' listener.
-        s.readWanted = false;
-        internals(socket)._unrefTimer();
-        socket.push(null);
-        socket.read(0);
-        return;
-      }
-      if (rx.finished) continue; // the data that came before the FIN first
-      if (poll(socket)) return; // the poll tick resumes
-      if (rx.prepareWaitData()) {
-        sleep(socket);
-        return; // wake() resumes
-      }
-    }
+    drain(socket, end, end.channel.rx);
   } catch (err) {
     socket.destroy(socketError(socket, err, 'read'));
+    return;
   }
+  holdLoop(socket);
+}
+
+/** Reads while net wants more: a chunk per read as libuv reads, the end at FIN; when the ring is
+ *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull(). */
+function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
+  const s = socket[kState];
+  while (s.readWanted) {
+    const data = readChunk(rx); // drains even after a reset, then throws it
+    if (data) {
+      if (rx.peerNeedsWake) end.notify();
+      s.bytesRead += data.length;
+      internals(socket)._unrefTimer();
+      s.readWanted = socket.push(data);
+      continue;
+    }
+    // FIN, and nothing before it left: data published between the empty read above and the
+    // FIN would otherwise be lost (flags first, then the index, as the producer publishes them
+    // in the other order).
+    if (rx.ended) {
+      // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
+      // nothing is buffered, even with no 'data' listener.
+      s.readWanted = false;
+      internals(socket)._unrefTimer();
+      socket.push(null);
+      socket.read(0);
+      return;
+    }
+    if (rx.finished) continue; // the data that came before the FIN first
+    // The peer's machine vanished: what had arrived is read, then the connection times out.
+    if (end.vanished) throw errnoError('ETIMEDOUT', 'read');
+    if (poll(socket)) return; // the poll tick resumes
+    if (rx.prepareWaitData()) {
+      sleep(socket);
+      return; // wake() resumes
+    }
+  }
+}
+
+/**
+ * While connecting, with the ring prepared and the write in flight all in it: copies the writes
+ * Writable holds behind it into the ring too, whole ones while they fit (the rest follows
+ * 'connect', in order). Corked writes stay held, as they would over TCP.
+ */
+function copyAhead(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed || !socket.connecting) return;
+  if (s.pending && s.pending.index < s.pending.chunks.length) return; // the write in flight is not all in yet
+  const state = (socket as unknown as { _writableState: { buffered?: { chunk: Buffer | string; encoding: BufferEncoding }[]; bufferedIndex?: number; corked: number } })._writableState;
+  if (!Array.isArray(state.buffered) || state.corked) return;
+  const tx = end.channel.tx;
+  for (let i = (state.bufferedIndex ?? 0) + s.ahead.length; i < state.buffered.length; i++) {
+    const { chunk, encoding } = state.buffered[i];
+    const bytes = toBuffer(chunk, encoding);
+    if (tx.writable < bytes.length) return;
+    tx.write(bytes);
+    if (tx.peerNeedsWake) end.notify();
+    s.ahead.push(chunk);
+  }
+}
+
+/** The chunks of a write as buffers, less those copyAhead already put into the ring. */
+function unsent(socket: RingSocket, chunks: { chunk: Buffer | string; encoding: BufferEncoding }[]): Buffer[] {
+  const ahead = socket[kState].ahead;
+  const out: Buffer[] = [];
+  for (const { chunk, encoding } of chunks) {
+    if (ahead.length > 0 && ahead[0] === chunk) {
+      ahead.shift();
+      socket[kState].bytesDispatched += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+      continue;
+    }
+    out.push(toBuffer(chunk, encoding));
+  }
+  return out;
 }
 
 /** _write's fast path: as much of `chunk` as the ring takes now, counted as dispatched (all of it,
@@ -481,6 +619,7 @@ function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encodi
   if (socket.connecting) {
     internals(socket)._pendingData = data;
     internals(socket)._pendingEncoding = encoding;
+    failOnClose(socket, write);
     if (s.end) { // prepared: the bytes go now, the callback after 'connect'
       write.early = true;
       flush(socket);
@@ -518,10 +657,11 @@ function flush(socket: RingSocket): void {
         n = tx.writev(chunks, pending.index, pending.offset);
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
-        // The peer closed: this chunk is sent and answered with a reset, as a kernel answers
-        // data for a closed socket; the next one (or the next write) sees it.
+        // The peer closed: what the kernel would take into its send buffer (a ring's worth) is
+        // sent and answered with a reset, which the next write sees — or, for a chunk larger than
+        // that, the rest of this write (the loop's next ring call throws the reset).
         if (tx.abort().wakeConsumer) end.notify();
-        n = chunks[pending.index].length - pending.offset;
+        n = Math.min(chunks[pending.index].length - pending.offset, tx.capacity);
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {
@@ -530,6 +670,7 @@ function flush(socket: RingSocket): void {
         continue;
       }
       const left = chunks[pending.index].length - pending.offset;
+      holdLoop(socket); // a write in flight keeps the loop alive, as a libuv write request does
       if (poll(socket)) return; // the poll resumes
       // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
       // wakes us while it still has data to drain, and both sides keep working at once.
@@ -540,11 +681,13 @@ function flush(socket: RingSocket): void {
     }
   } catch (err) {
     s.pending = null;
+    holdLoop(socket);
     pending.callback(socketError(socket, err, 'write'));
     return;
   }
   if (pending.early) return; // its callback comes after 'connect' (attach)
   s.pending = null;
+  if (!s.readWanted) holdLoop(socket); // (while reading, the loop stays held anyway)
   pending.callback();
 }
 
@@ -569,7 +712,11 @@ function wake(socket: RingSocket): void {
   // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
   // on 'read' while the socket is reading.
   if (s.readWanted) pull(socket);
-  if (s.pending && !socket.destroyed) flush(socket);
+  if (socket.destroyed) return;
+  // A vanished peer (see drain): a socket that is not reading learns it too, once nothing it
+  // could still read is left, as a TCP socket's pending error surfaces on its next operation.
+  if (s.end.vanished && s.end.channel.rx.unread === 0) return void socket.destroy(errnoError('ETIMEDOUT', 'read'));
+  if (s.pending) flush(socket);
 }
 
 /** Polls instead of sleeping when the policy says so; true while polling. */

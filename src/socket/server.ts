@@ -20,7 +20,7 @@ export interface XwayServerOptions extends net.ServerOpts {
   /** Ring capacity granted to clients at most (each direction). Default 16 MiB. */
   maxRingCapacity?: number;
   /** Ring memory (address space) one client thread's link may use; at the limit new connections
-   *  use TCP. Default XWAY_RING_MEMORY_PER_LINK, else 1 GiB. */
+   *  use TCP. Default XWAY_RING_MEMORY_PER_LINK, else 8 GiB. */
   ringMemoryPerLink?: number;
 }
 
@@ -43,7 +43,7 @@ export class XwayServer extends net.Server {
 
   override listen(...args: unknown[]): this {
     (super.listen as (...a: unknown[]) => this)(...args);
-    whenBound(this, () => this.#openEndpoint());
+    whenBound(this, args, () => this.#openEndpoint());
     return this;
   }
 

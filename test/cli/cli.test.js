@@ -65,6 +65,13 @@ test('bad flags and commands: exit code 2 and a message naming the flag', async 
     [['bench', '--duration'], '--duration'],
     [['bench', '--json=yes'], '--json'],
     [['bench', '--ring', '3000'], '--ring'],
+    [['bench', '--connections', '0'], '--connections'],
+    [['bench', '--parallel', 'many'], '--parallel'],
+    [['bench', '--test', 'conns', '--threads'], '--threads'],
+    [['bench', '--peer', '9100'], '--peer'],
+    [['bench', '--peer', 'h:9100', '--threads'], '--peer'],
+    [['bench', '--peer', 'h:9100', '--transport', 'unix'], '--peer'],
+    [['bench', '--peer-listen', 'x:y'], '--peer-listen'],
     [['stat', '--bogus'], '--bogus'],
     [['stat', '--watch', '10'], '--watch'],
     [['--frobnicate'], '--frobnicate'],
@@ -99,6 +106,31 @@ test('xway bench --json: a short real run over ring and TCP, the ring results ca
     if (res.transport !== 'tcp') assert.type(res.ratioToTcp, 'number');
   }
   if (hostWhy) console.log(`  (ring transport not run: ${hostWhy})`);
+});
+
+test('xway bench --peer: the server end is a peer that `xway bench --peer-listen` serves elsewhere', async () => {
+  const listener = spawn(process.execPath, [BIN, 'bench', '--peer-listen', '127.0.0.1:0'], { env: process.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    const line = await new Promise((resolve, reject) => {
+      const rl = createInterface({ input: listener.stderr });
+      rl.on('line', (l) => { if (/serving bench peers on/.test(l)) resolve(l); });
+      listener.once('exit', (code) => reject(new Error(`--peer-listen exited ${code}`)));
+    });
+    const port = Number(/:(\d+)$/.exec(line)[1]);
+    const transports = hostWhy ? 'tcp' : 'ring,tcp';
+    const r = await xwayCli(['bench', '--peer', `127.0.0.1:${port}`, '--duration', '0.2', '--warmup', '0.05', '--reps', '1', '--json', '--quiet',
+      '--test', 'stream,rr', '--size', '1k', '--transport', transports], 60_000);
+    assert.is(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.failures, []);
+    assert.equal(out.options.peer, { host: '127.0.0.1', port });
+    for (const res of out.results) {
+      assert.is(res.value.n, 1, `${res.test} ${res.transport}`);
+      assert.equal(res.carriedBy, [res.transport]);
+    }
+  } finally {
+    listener.kill('SIGKILL');
+  }
 });
 
 testIf(test, !hostWhy, `no host platform: ${hostWhy}`)('xway stat lists a live ring connection with its real bytes', async () => {

@@ -280,23 +280,23 @@ test('connectXen fails cleanly: no endpoint, and capacity above the endpoint max
 });
 
 test('the administrator helper records addresses and the switch finds the domain', () => {
-  const out = execFileSync('sh', [PERMIT, '0=10.1.2.3,fe80::1'], { encoding: 'utf8' });
-  assert.match(out, /10\.1\.2\.3 -> domain 0/);
-  assert.is(xenPeerFor('10.1.2.3'), 0);
+  const out = execFileSync('sh', [PERMIT, '0=192.0.2.9,fe80::1'], { encoding: 'utf8' });
+  assert.match(out, /192\.0\.2\.9 -> domain 0/);
+  assert.is(xenPeerFor('192.0.2.9'), 0);
   assert.is(xenPeerFor('FE80::1'), 0);
-  assert.is(xenPeerFor('10.9.9.9'), null);
+  assert.is(xenPeerFor('192.0.2.99'), null);
   const xs = new native.XenStore(() => {});
   // dom0 owns the map; only dom0 is recorded, so nobody else may read it.
-  assert.equal(xs.getPermissions('/local/xway/hosts/10-1-2-3'), ['n0']);
+  assert.equal(xs.getPermissions('/local/xway/hosts/192-0-2-9'), ['n0']);
   assert.equal(xs.getPermissions('/local/xway/hosts'), ['n0']);
   // XenStore refuses permissions naming a domain that does not exist; the helper says so first.
   let err;
-  try { execFileSync('sh', [PERMIT, '7=10.1.2.7'], { encoding: 'utf8', stdio: 'pipe' }); } catch (e) { err = e; }
+  try { execFileSync('sh', [PERMIT, '32000=192.0.2.7'], { encoding: 'utf8', stdio: 'pipe' }); } catch (e) { err = e; }
   assert.is(err?.status, 2);
-  assert.match(err.stderr, /domain 7 does not exist/);
-  assert.is(xenPeerFor('10.1.2.7'), null);
+  assert.match(err.stderr, /domain 32000 does not exist/);
+  assert.is(xenPeerFor('192.0.2.7'), null);
   execFileSync('sh', [PERMIT, '--revoke', '0']);
-  assert.is(xenPeerFor('10.1.2.3'), null);
+  assert.is(xenPeerFor('192.0.2.9'), null);
   assert.equal(xs.directory('/local/xway/hosts'), []);
   xs.close();
 });

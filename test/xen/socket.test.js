@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import xway, { snapshotHost } from '../../dist/index.js';
 
 const PERMIT = new URL('../../scripts/xen-permit.sh', import.meta.url).pathname;
-const ADDRESS = '10.1.2.3'; // not an address of this machine: only the Xen record leads to dom0
+const ADDRESS = '192.0.2.9'; // not an address of this machine: only the Xen record leads to dom0
 
 function within(ms, promise, what) {
   let timer;

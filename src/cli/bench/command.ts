@@ -11,9 +11,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { CommandError, parseFlags, parseList, parseNumber, parseSize, sizeName, UsageError } from '../args.js';
 import { hostUnavailableReason } from '../../platform/host/native.js';
-import { Peer } from './peers.js';
+import { Peer, servePeers } from './peers.js';
 import { Progress } from './progress.js';
-import { TESTS, TRANSPORTS, type SideResult, type Spec, type SpecTest, type TestName, type TransportName } from './spec.js';
+import { DEFAULT_TESTS, TESTS, TRANSPORTS, type SideResult, type Spec, type SpecTest, type TestName, type TransportName } from './spec.js';
+import { connsResults, measure100k, measureConns, type ConnsPart, type ConnsPoint } from './conns.js';
 import { summarize, type Summary } from './stats.js';
 import { renderSvg } from './svg.js';
 import { judgeTargets, formatTargets, type IdleResult } from './targets.js';
@@ -32,11 +33,19 @@ Tests (--test):
   rr       request/response: --request bytes out, --response bytes back, one at a time
            (mean round trip in µs, lower is better; and transactions/s)
   crr      connect, request, response, close, one at a time (connections/s, higher is better)
+  conns    connections at scale, ring against TCP: --parallel clients at once, each connect,
+           1 B request, 1 B response, close (connections/s); then one connection and
+           --connections more held open: the descriptors they add in each process, an echo of
+           4 KiB on each (every byte checked), the resident memory per idle connection in each
+           process (and its shared part), and the CPU of the idle processes (~10 s a repetition)
+  conns100k  100,000 ring connections (--connections) with 16 KiB rings (or --ring) into one
+           server process on several ports, from 4 client processes: set-up time and memory
+           per connection (ring only; not in any preset: ~25 s a repetition)
 Each also reports the CPU time of both ends: CPU seconds per GB (streams) or per 1,000
 transactions (rr, crr).
 
 Options:
-  --test LIST        stream,maerts,rr,crr (default: all four)
+  --test LIST        stream,maerts,rr,crr,conns,conns100k (default: the first four)
   --size LIST        write sizes for stream and maerts, units k, m (default 64,1k,16k,64k,1m)
   --request SIZE     rr/crr request size (default 1)
   --response SIZE    rr/crr response size (default 1)
@@ -44,7 +53,10 @@ Options:
   --duration S       measured seconds per data point (default 1)
   --warmup S         unmeasured seconds before each (default 0.2)
   --reps N           repetitions of every data point (default 3)
-  --ring SIZE        ring capacity each direction (default: xway's, 256k)
+  --ring SIZE        ring capacity each direction (default: xway's, 256k; conns100k: 16k)
+  --connections N    conns: connections held open after the first (default 10000); conns100k:
+                     connections in all (default 100000)
+  --parallel N       conns: clients connecting at once (default 1000)
   --threads          the two ends are worker threads of one process, not two processes
                      (CPU time is then the whole process's)
   --netns            the two processes in two network namespaces joined by a veth pair, as two
@@ -52,11 +64,20 @@ Options:
                      instead of loopback (needs root; src/cli/bench/netns.ts)
   --idle             also measure an idle connection: both ends' CPU time over --duration
   --targets          judge the socket layer's targets (64 KiB stream ≥ 4× TCP, 1 KiB ≥ 8×, rr ≤ 1/6,
-                     crr setup ≤ 2× TCP's, idle connection uses no CPU)
+                     crr ≤ 0.5× TCP's time, idle connection uses no CPU; with conns: 10,000
+                     connections after the first add no descriptor, parallel connections/s ≥ 2×
+                     TCP's, an idle link uses no CPU)
   --preset NAME      quick: ring vs TCP, stream 1k and 64k, rr (~30 s; npm start)
-                     net: stream 1k and 64k, rr, crr, 5 reps, with --idle and --targets
+                     net: stream 1k and 64k, rr, crr, conns, 5 reps, with --idle and --targets
                      (npm run bench:net)
                      (flags given as well override the preset's)
+  --peer HOST:PORT   the server end runs elsewhere: a peer started there with
+                     --peer-listen (say, in another Xen domain); connections go to HOST (ring:
+                     xway.connect to HOST, a Xen channel where the administrator recorded HOST
+                     for a co-resident domain; tcp: TCP to HOST); ring and tcp only
+  --peer-listen [HOST:]PORT
+                     serve bench peers to coordinators elsewhere (one per control connection,
+                     until killed); every other flag is the coordinator's
   --json             machine-readable results on stdout instead of the table
   --svg FILE         also draw throughput against write size and the rr/crr times as an SVG
   --quiet            no progress line on stderr
@@ -66,7 +87,9 @@ Examples:
   xway bench --test stream --size 1k,64k --transport ring,tcp
   xway bench --test rr --request 100 --response 2k --duration 3 --reps 5
   xway bench --preset net --json > net.json
-  xway bench --test stream,maerts --svg stream.svg`;
+  xway bench --test stream,maerts --svg stream.svg
+  xway bench --peer-listen 9100                       # in domain A (192.0.2.2)
+  xway bench --peer 192.0.2.2:9100 --test stream,rr   # in domain B`;
 
 export interface BenchOptions {
   tests: TestName[];
@@ -78,6 +101,11 @@ export interface BenchOptions {
   warmup: number;
   reps: number;
   ring: number;
+  /** conns: connections after the first (scale); conns100k: connections in all. */
+  connections: number;
+  connections100k: number;
+  /** conns: clients connecting at once. */
+  parallel: number;
   threads: boolean;
   netns: boolean;
   idle: boolean;
@@ -86,19 +114,25 @@ export interface BenchOptions {
   json: boolean;
   svg: string | null;
   quiet: boolean;
+  /** --peer: the remote server peer's control address. */
+  peer: { host: string; port: number } | null;
+  /** --peer-listen: serve peers instead of measuring. */
+  peerListen: { host: string; port: number } | null;
 }
 
 const PRESETS: Record<string, Partial<BenchOptions>> = {
   quick: { tests: ['stream', 'rr'], sizes: [1024, 65536], transports: ['ring', 'tcp'], duration: 1, warmup: 0.2, reps: 4 },
-  net: { tests: ['stream', 'rr', 'crr'], sizes: [1024, 65536], transports: ['ring', 'tcp', 'unix'], duration: 1, warmup: 0.2, reps: 5, idle: true, targets: true },
+  net: { tests: ['stream', 'rr', 'crr', 'conns'], sizes: [1024, 65536], transports: ['ring', 'tcp', 'unix'], duration: 1, warmup: 0.2, reps: 5, idle: true, targets: true },
 };
 
 export function parseBenchOptions(argv: string[]): BenchOptions | null {
   const { values: v } = parseFlags(argv, {
     test: { type: 'string' }, size: { type: 'string' }, request: { type: 'string' }, response: { type: 'string' },
     transport: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' },
-    ring: { type: 'string' }, threads: { type: 'boolean' }, netns: { type: 'boolean' }, idle: { type: 'boolean' }, targets: { type: 'boolean' },
+    ring: { type: 'string' }, connections: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'boolean' }, netns: { type: 'boolean' },
+    idle: { type: 'boolean' }, targets: { type: 'boolean' },
     preset: { type: 'string' }, json: { type: 'boolean' }, svg: { type: 'string' }, quiet: { type: 'boolean' },
+    peer: { type: 'string' }, 'peer-listen': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
@@ -108,7 +142,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     preset = PRESETS[v.preset];
   }
   const o: BenchOptions = {
-    tests: v.test !== undefined ? TESTS.filter((t) => parseList('test', v.test!, TESTS).includes(t)) : preset.tests ?? [...TESTS],
+    tests: v.test !== undefined ? TESTS.filter((t) => parseList('test', v.test!, TESTS).includes(t)) : preset.tests ?? [...DEFAULT_TESTS],
     sizes: v.size !== undefined ? v.size.split(',').filter((s) => s.trim()).map((s) => parseSize('size', s)) : preset.sizes ?? [64, 1024, 16384, 65536, 1 << 20],
     request: v.request !== undefined ? parseSize('request', v.request) : 1,
     response: v.response !== undefined ? parseSize('response', v.response) : 1,
@@ -117,6 +151,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     warmup: v.warmup !== undefined ? parseNumber('warmup', v.warmup, { zero: true }) : preset.warmup ?? 0.2,
     reps: v.reps !== undefined ? parseNumber('reps', v.reps, { integer: true }) : preset.reps ?? 3,
     ring: v.ring !== undefined ? parseSize('ring', v.ring) : 0,
+    connections: v.connections !== undefined ? parseNumber('connections', v.connections, { integer: true }) : 10_000,
+    connections100k: v.connections !== undefined ? parseNumber('connections', v.connections, { integer: true }) : 100_000,
+    parallel: v.parallel !== undefined ? parseNumber('parallel', v.parallel, { integer: true }) : 1000,
     threads: v.threads ?? false,
     netns: v.netns ?? false,
     idle: v.idle ?? preset.idle ?? false,
@@ -125,14 +162,36 @@ export function parseBenchOptions(argv: string[]): BenchOptions | null {
     json: v.json ?? false,
     svg: v.svg ?? null,
     quiet: v.quiet ?? false,
+    peer: v.peer !== undefined ? parseHostPort('peer', v.peer, false) : null,
+    peerListen: v['peer-listen'] !== undefined ? parseHostPort('peer-listen', v['peer-listen'], true) : null,
   };
+  if (o.peer) {
+    if (o.threads) throw new UsageError(`flag '--peer' and '--threads' exclude each other`);
+    if (o.idle) throw new UsageError(`flag '--peer' does not measure --idle`);
+    if (o.netns) throw new UsageError(`flags '--peer' and '--netns' exclude each other`);
+    if (o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--peer': conns and conns100k measure two processes on this machine`);
+    if (v.transport !== undefined && o.transports.includes('unix')) throw new UsageError(`flag '--peer': a Unix socket does not reach another machine or domain (ring, tcp)`);
+    o.transports = o.transports.filter((t) => t !== 'unix');
+  }
   if (v.size !== undefined && o.sizes.length === 0) throw new UsageError(`flag '--size' needs at least one size`);
   o.sizes = [...new Set(o.sizes)].sort((a, b) => a - b);
   if (o.ring && (o.ring & (o.ring - 1)) !== 0) throw new UsageError(`flag '--ring' must be a power of two between 4k and 16m, got ${o.ring}`);
   if (o.ring && (o.ring < 4096 || o.ring > 16 << 20)) throw new UsageError(`flag '--ring' must be between 4k and 16m, got ${sizeName(o.ring)}`);
   if (o.svg === '') throw new UsageError(`flag '--svg' needs a file name`);
   if (o.netns && o.threads) throw new UsageError(`flags '--netns' and '--threads' exclude each other: threads share one network namespace`);
+  if (o.threads && o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--threads': conns and conns100k measure two processes`);
+  if (o.netns && o.tests.some((t) => t === 'conns' || t === 'conns100k')) throw new UsageError(`flag '--netns': conns and conns100k measure two processes on loopback`);
   return o;
+}
+
+/** 'host:port' (or, where `hostOptional`, 'port': every address). */
+function parseHostPort(flag: string, text: string, hostOptional: boolean): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= (hostOptional ? 0 : 1) && port < 65536) || (!hostOptional && !m[1])) {
+    throw new UsageError(`flag '--${flag}' takes ${hostOptional ? '[HOST:]PORT' : 'HOST:PORT'}, got '${text}'`);
+  }
+  return { host: m[1] || '0.0.0.0', port };
 }
 
 // ---- one data point ----------------------------------------------------------------------------
@@ -154,9 +213,10 @@ export interface Point {
 class Pair {
   server: Peer;
   client: Peer;
-  constructor(readonly threads: boolean, netns: NetnsPair | null = null) {
-    this.server = new Peer('server', threads, netns?.server);
-    this.client = new Peer('client', threads, netns?.client);
+  /** `netns` (--netns): each peer in its namespace; `remote` (--peer): the server runs elsewhere. */
+  constructor(readonly threads: boolean, netns: NetnsPair | null = null, readonly remote: { host: string; port: number } | null = null) {
+    this.server = new Peer('server', threads, { launch: netns?.server, remote });
+    this.client = new Peer('client', threads, { launch: netns?.client });
   }
   async ready(): Promise<void> {
     await Promise.all([this.server.ready, this.client.ready]);
@@ -213,11 +273,15 @@ export interface Row {
   /** stream/maerts: write size; rr/crr: 0 (request/response apply). */
   size: number;
   transport: TransportName;
+  /** conns: which part of it (conns.ts). */
+  part?: ConnsPart;
 }
 
-export const rowKey = (r: Row) => `${r.test}/${r.size}/${r.transport}`;
+export const rowKey = (r: Row) => `${r.test}/${r.size}/${r.transport}${r.part ? `/${r.part}` : ''}`;
 
 export interface Result extends Row {
+  /** conns: the figure this result is (conns.ts CONNS_METRICS). */
+  metric?: string;
   unit: string;
   better: 'higher' | 'lower';
   value: Summary;
@@ -237,6 +301,8 @@ export const UNITS: Record<TestName, { unit: string; better: 'higher' | 'lower';
   maerts: { unit: 'GB/s', better: 'higher', cpu: 'CPU s/GB' },
   rr: { unit: 'µs', better: 'lower', second: 'tx/s', cpu: 'CPU s/1k tx' },
   crr: { unit: 'conn/s', better: 'higher', second: 'µs/conn', cpu: 'CPU s/1k tx' },
+  conns: { unit: 'conn/s', better: 'higher', cpu: 'CPU s/1k conn' },
+  conns100k: { unit: 's', better: 'lower', cpu: 'CPU s/1k conn' },
 };
 
 export interface Failure extends Row {
@@ -268,12 +334,23 @@ function specFor(row: Row | { test: 'idle'; size: 0; transport: TransportName },
     durationMs: row.test === 'idle' ? 1000 : o.duration * 1e3,
     ringCapacity: o.ring,
     socketPath: join(socketDir, `s${n}.sock`),
+    host: o.peer?.host ?? '',
   };
 }
 
-export function describeRow(row: Row, o: Pick<BenchOptions, 'request' | 'response'>): string {
+export function describeRow(row: Row, o: Pick<BenchOptions, 'request' | 'response' | 'parallel' | 'connections' | 'connections100k'>): string {
+  if (row.part === 'parallel') return `conns: ${o.parallel.toLocaleString('en-US')} at once ${row.transport}`;
+  if (row.part === 'scale') return `conns: 1 + ${o.connections.toLocaleString('en-US')} held ${row.transport}`;
+  if (row.part === '100k') return `conns100k: ${o.connections100k.toLocaleString('en-US')} ${row.transport}`;
   if (row.test === 'rr' || row.test === 'crr') return `${row.test} ${sizeName(o.request)}/${sizeName(o.response)} ${row.transport}`;
   return `${row.test} ${sizeName(row.size)} ${row.transport}`;
+}
+
+function connsText(part: ConnsPart, p: ConnsPoint): string {
+  const m = p.metrics;
+  if (part === 'parallel') return `${m.parallel.toFixed(0)} conn/s`;
+  if (part === 'scale') return `set-up ${m.setup.toFixed(0)} conn/s, +${m.fdsClient}/+${m.fdsServer} fds, ${m.rssClient.toFixed(1)}/${m.rssServer.toFixed(1)} KiB per connection`;
+  return `${m.setup100k.toFixed(1)} s, ${m.rssServer100k.toFixed(1)} KiB per connection in the server`;
 }
 
 function valueText(test: TestName, v: number): string {
@@ -288,26 +365,41 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
     if (why) throw new CommandError(`the ring transport needs xway's host platform, which is unavailable here: ${why} (leave 'ring' out of --transport to measure the others)`);
   }
   const rowsOf = (test: TestName) => (test === 'stream' || test === 'maerts' ? o.sizes : [0]);
+  const netperf = o.tests.filter((t) => t !== 'conns' && t !== 'conns100k');
   const rows: Row[] = [];
-  for (const test of o.tests) for (const size of rowsOf(test)) for (const transport of o.transports) rows.push({ test, size, transport });
-  const plan: { row: Row; rep: number }[] = [];
+  for (const test of netperf) for (const size of rowsOf(test)) for (const transport of o.transports) rows.push({ test, size, transport });
+  // conns compares the ring with TCP (a Unix socket's descriptors are TCP's); conns100k is ring only.
+  const connsTransports = o.transports.filter((t) => t !== 'unix');
+  const parts: { test: TestName; part: ConnsPart; transports: TransportName[]; seconds: number }[] = [
+    ...(o.tests.includes('conns') ? [
+      { test: 'conns' as const, part: 'parallel' as const, transports: connsTransports, seconds: 2 },
+      { test: 'conns' as const, part: 'scale' as const, transports: connsTransports, seconds: 6 + o.connections / 2000 },
+    ] : []),
+    ...(o.tests.includes('conns100k') ? [{ test: 'conns100k' as const, part: '100k' as const, transports: ['ring'] as TransportName[], seconds: 10 + o.connections100k / 2000 }] : []),
+  ];
+  const plan: { row: Row; rep: number; seconds?: number }[] = [];
   for (let rep = 1; rep <= o.reps; rep++) {
-    for (const test of o.tests) {
+    for (const test of netperf) {
       for (const size of rowsOf(test)) {
         const ts = o.transports;
         for (let i = 0; i < ts.length; i++) plan.push({ rep, row: { test, size, transport: ts[(i + rep - 1) % ts.length] } });
       }
     }
+    for (const p of parts) {
+      const ts = p.transports;
+      for (let i = 0; i < ts.length; i++) plan.push({ rep, row: { test: p.test, size: 0, transport: ts[(i + rep - 1) % ts.length], part: p.part }, seconds: p.seconds });
+    }
   }
   const idleTransports: TransportName[] = o.idle ? (['ring', 'tcp'] as TransportName[]) : [];
   const perPoint = o.warmup + o.duration + 0.35;
   const progress = new Progress(plan.length + idleTransports.length, o.quiet, perPoint, [
-    ...plan.map(() => perPoint), ...idleTransports.map(() => 1.4),
+    ...plan.map((p) => p.seconds ?? perPoint), ...idleTransports.map(() => 1.4),
   ]);
   if (o.netns) {
     const why = netnsUnavailableReason();
     if (why) throw new CommandError(`--netns cannot run here: ${why}`);
   }
+  const connsPoints = new Map<string, ConnsPoint[]>();
   const socketDir = mkdtempSync(join(os.tmpdir(), 'xway-bench-'));
   let netns: NetnsPair | null = null;
   const onSigint = () => {
@@ -324,12 +416,21 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
   let n = 0;
   try {
     if (o.netns) netns = createNetnsPair(registryDirIn(socketDir));
-    pair = new Pair(o.threads, netns);
+    pair = new Pair(o.threads, netns, o.peer);
     await pair.ready();
     for (const { row, rep } of plan) {
       const label = `${describeRow(row, o)} rep ${rep}/${o.reps}`;
       progress.begin(label);
       try {
+        if (row.part) {
+          const spec = { ...specFor({ ...row, test: 'crr' }, o, socketDir, ++n), test: (row.part === 'parallel' ? 'conns-parallel' : 'conns-scale') as SpecTest };
+          if (row.part === '100k') spec.ringCapacity = o.ring || 16384;
+          const point = row.part === '100k' ? await measure100k(spec, o) : await measureConns(row.part, spec, o);
+          const key = `${row.part}/${row.transport}`;
+          connsPoints.set(key, [...(connsPoints.get(key) ?? []), point]);
+          progress.end(label, connsText(row.part, point));
+          continue;
+        }
         const point = toPoint(row as Spec & Row, await runSpec(pair, specFor(row, o, socketDir, ++n)), o.threads);
         points.get(rowKey(row))!.push(point);
         progress.end(label, valueText(row.test, point.value));
@@ -338,7 +439,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
         progress.end(label, `FAILED: ${(err as Error).message}`);
         pair.kill(); // whatever state they are in, start the next point afresh
         await Promise.all([pair.server.exited, pair.client.exited]);
-        pair = new Pair(o.threads, netns);
+        pair = new Pair(o.threads, netns, o.peer);
         await pair.ready();
       }
     }
@@ -383,8 +484,9 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
       failed: failures.filter((f) => rowKey(f) === rowKey(row)).length,
     };
   });
+  results.push(...connsResults(connsPoints, failures, [...new Set(parts.flatMap((p) => p.transports))]));
   for (const r of results) {
-    const tcp = results.find((x) => x.test === r.test && x.size === r.size && x.transport === 'tcp');
+    const tcp = results.find((x) => x.test === r.test && x.size === r.size && x.metric === r.metric && x.transport === 'tcp');
     if (tcp && r.value.n && tcp.value.n) r.ratioToTcp = r.value.median / tcp.value.median;
   }
   const cpus = os.cpus();
@@ -397,7 +499,7 @@ export async function runBench(o: BenchOptions, commandLine: string): Promise<Be
     seconds,
     results,
     idle: o.idle ? idle : null,
-    targets: o.targets ? judgeTargets(results, o.idle ? idle : null) : null,
+    targets: o.targets ? judgeTargets(results, o.idle ? idle : null, o.connections) : null,
     failures,
   };
 }
@@ -416,6 +518,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     process.stdout.write(BENCH_HELP + '\n');
     return;
   }
+  if (o.peerListen) return servePeers(o.peerListen.host, o.peerListen.port, (line) => { if (!o.quiet) process.stderr.write(line + '\n'); });
   const commandLine = ['xway', 'bench', ...argv].join(' ');
   const out = await runBench(o, commandLine);
   if (o.svg) {

@@ -18,6 +18,7 @@ import net from 'node:net';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import xway from '../../index.js';
 import type { CpuRate, FromPeer, PeerAddress, SideResult, Spec, ToPeer } from './spec.js';
+import { ConnsClient, ConnsServer, parallel, probe } from './conns-peer.js';
 
 type AnySocket = net.Socket & { transport?: string };
 type AnyServer = { close(cb?: () => void): unknown; address(): unknown; on(e: string, f: (...a: any[]) => void): unknown };
@@ -63,8 +64,9 @@ function checkTransport(sock: AnySocket, spec: Spec): string {
 function connectTo(spec: Spec, address: PeerAddress): AnySocket {
   if (spec.transport === 'ring') {
     const { port } = address as { port: number };
-    return xway.connect({ port, host: '127.0.0.1', transport: 'force', ringCapacity: spec.ringCapacity || undefined }) as AnySocket;
+    return xway.connect({ port, host: spec.host || '127.0.0.1', transport: 'force', ringCapacity: spec.ringCapacity || undefined }) as AnySocket;
   }
+  if (spec.host && 'port' in address) return net.connect({ port: address.port, host: spec.host }) as AnySocket;
   return net.connect(address as net.NetConnectOpts) as AnySocket;
 }
 
@@ -86,7 +88,7 @@ function listen(server: AnyServer, spec: Spec): Promise<PeerAddress> {
       resolve(typeof a === 'object' && a ? { port: a.port } : { path: spec.socketPath });
     };
     if (spec.transport === 'unix') s.listen(spec.socketPath, done);
-    else s.listen(0, '127.0.0.1', done);
+    else s.listen(0, spec.host ? '0.0.0.0' : '127.0.0.1', done);
   });
 }
 
@@ -416,12 +418,51 @@ function run(id: number, spec: Spec, address: PeerAddress): void {
   });
 }
 
+// ---- conns (conns-peer.ts) --------------------------------------------------------------------------
+
+let connsServer: ConnsServer | null = null;
+const connsClient = new ConnsClient();
+
+async function serveConns(id: number, spec: Spec): Promise<void> {
+  const server = new ConnsServer(spec);
+  connsServer = server;
+  post({ id, listening: await server.listen() });
+}
+
+async function stopConns(id: number): Promise<void> {
+  const server = connsServer!;
+  connsServer = null;
+  await server.close();
+  if (server.error) post({ id, error: server.error.message });
+  else post({ id, result: { transport: server.transport || server.spec.transport, cpu: { rate: 0, windowS: 0 } } });
+}
+
+/** Answers `id` with what `work` resolves to, or its error. */
+function answer<T>(id: number, work: () => Promise<T>, wrap: (v: T) => FromPeer): void {
+  work().then((v) => post(wrap(v)), (err: Error) => post({ id, error: err.message }));
+}
+
 // ---- messages from the coordinator ----------------------------------------------------------------
 
 function onMessage(m: ToPeer): void {
   switch (m.type) {
     case 'serve':
+      if (m.spec.test === 'conns-parallel' || m.spec.test === 'conns-scale') {
+        serveConns(m.id, m.spec).catch((err: Error) => post({ id: m.id, error: err.message }));
+        return;
+      }
       serve(m.id, m.spec).catch((err: Error) => post({ id: m.id, error: err.message }));
+      return;
+    case 'open':
+      return answer(m.id, () => connsClient.open(m.spec, m.address, m.n, m.window), (opened) => ({ id: m.id, opened }));
+    case 'parallel':
+      return answer(m.id, () => parallel(m.spec, m.address, m.n), (opened) => ({ id: m.id, opened }));
+    case 'traffic':
+      return answer(m.id, () => connsClient.traffic(m.bytes), (traffic) => ({ id: m.id, traffic }));
+    case 'closeAll':
+      return answer(m.id, () => connsClient.closeAll(), (ms) => ({ id: m.id, done: { ms } }));
+    case 'probe':
+      post({ id: m.id, probe: probe(connsServer ? connsServer.sockets.size : connsClient.held.length) });
       return;
     case 'run':
       try {
@@ -431,7 +472,8 @@ function onMessage(m: ToPeer): void {
       }
       return;
     case 'stop':
-      void stopServing(m.id);
+      if (connsServer) void stopConns(m.id).catch((err: Error) => post({ id: m.id, error: err.message }));
+      else void stopServing(m.id);
       return;
     case 'exit':
       process.exit(0);

@@ -1,7 +1,10 @@
 // The socket layer's performance targets, judged on the medians of one `xway bench` run:
 //   64 KiB stream ≥ 4× TCP loopback, 1 KiB stream ≥ 8×, 1-byte request/response round trip
-//   ≤ 1/6 of TCP's, connection setup (crr) no slower than 2× TCP's, and an idle ring connection
-//   that costs no CPU (here: under 1% of a CPU, 10 ms in the idle second, in each process).
+//   ≤ 1/6 of TCP's, connect+request+response+close (crr) in at most half TCP's time, and an idle
+//   ring connection that costs no CPU (here: under 1% of a CPU, 10 ms in the idle second, in each
+//   process); with conns (links): 10,000 connections after the first add no descriptor in either
+//   process, 1,000 clients connecting at once get at least 2× TCP's connections/s, and an idle
+//   link — 10,000 idle connections on it, or none — costs no CPU either.
 
 import type { Result } from './command.js';
 import type { TransportName } from './spec.js';
@@ -32,7 +35,7 @@ export const IDLE_CPU_MS = 10;
 const ratioText = (r: number) => (Number.isFinite(r) ? `${r.toFixed(r < 0.1 ? 3 : 2)}×` : '—');
 const f = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : '—');
 
-export function judgeTargets(results: Result[], idle: IdleResult[] | null): Target[] {
+export function judgeTargets(results: Result[], idle: IdleResult[] | null, connections = 10_000): Target[] {
   const find = (test: string, size: number, transport: string) => results.find((r) => r.test === test && r.size === size && r.transport === transport && r.value.n > 0);
   const out: Target[] = [];
   const stream = (size: number, label: string, need: number) => {
@@ -55,8 +58,8 @@ export function judgeTargets(results: Result[], idle: IdleResult[] | null): Targ
     const ring = find('crr', 0, 'ring'), tcp = find('crr', 0, 'tcp');
     // Time per connection: the inverse of the rates.
     const ratio = ring && tcp ? tcp.value.median / ring.value.median : NaN;
-    out.push({ target: 'connection setup (crr) ≤ 2× TCP\'s time', need: '≤ 2×', ratio,
-      met: ring && tcp ? ratio <= 2 : null,
+    out.push({ target: 'connect+request+response+close (crr) ≤ 0.5× TCP\'s time', need: '≤ 0.5×', ratio,
+      met: ring && tcp ? ratio <= 0.5 : null,
       detail: ring && tcp ? `ring ${f(1e6 / ring.value.median, 1)} µs vs TCP ${f(1e6 / tcp.value.median, 1)} µs per connect+request+response+close = ${ratioText(ratio)} (${f(ring.value.median, 0)} vs ${f(tcp.value.median, 0)} conn/s)` : 'not measured' });
   }
   {
@@ -65,6 +68,41 @@ export function judgeTargets(results: Result[], idle: IdleResult[] | null): Targ
     out.push({ target: 'an idle ring connection uses no CPU', need: `< ${IDLE_CPU_MS} ms CPU per idle second in each process`, ratio: worst,
       met: ring ? worst < IDLE_CPU_MS : null,
       detail: ring ? `client ${f(ring.clientCpuMs, 1)} ms, server ${f(ring.serverCpuMs, 1)} ms of CPU over ${f(Math.min(ring.clientWindowS, ring.serverWindowS), 2)} s idle${ring.sameProcess ? ' (threads: whole process)' : ''}` : 'not measured' });
+  }
+  out.push(...connsTargets(results, connections));
+  return out;
+}
+
+/** The targets of links, from `xway bench --test conns` (conns.ts). */
+function connsTargets(results: Result[], connections: number): Target[] {
+  const get = (metric: string, transport: string) => results.find((r) => r.metric === metric && r.transport === transport && r.value.n > 0);
+  const out: Target[] = [];
+  const count = connections.toLocaleString('en-US');
+  {
+    const c = get('fdsClient', 'ring'), s = get('fdsServer', 'ring');
+    const tc = get('fdsClient', 'tcp'), ts = get('fdsServer', 'tcp');
+    const worst = c && s ? Math.max(c.value.max, s.value.max) : NaN;
+    out.push({ target: `after the first connection, ${count} more add no descriptor in either process`, need: '+0 in each', ratio: worst,
+      met: c && s ? worst <= 0 : null,
+      detail: c && s ? `ring +${f(c.value.median, 0)} client, +${f(s.value.median, 0)} server (at most +${f(worst, 0)})${tc && ts ? `; TCP +${f(tc.value.median, 0)}, +${f(ts.value.median, 0)}` : ''}`
+        : `not measured${results.some((r) => r.metric === 'fdsClient' && r.transport === 'ring' && r.failed) ? ' (the ring connections failed: see above)' : ' (--test conns)'}` });
+  }
+  {
+    const ring = get('parallel', 'ring'), tcp = get('parallel', 'tcp');
+    const ratio = ring && tcp ? ring.value.median / tcp.value.median : NaN;
+    out.push({ target: 'clients connecting at once: connections/s ≥ 2× TCP\'s', need: '≥ 2×', ratio,
+      met: ring && tcp ? ratio >= 2 : null,
+      detail: ring && tcp ? `ring ${f(ring.value.median, 0)} vs TCP ${f(tcp.value.median, 0)} conn/s = ${ratioText(ratio)}` : 'not measured (--test conns)' });
+  }
+  {
+    const keys = ['idleCpuClient', 'idleCpuServer', 'emptyCpuClient', 'emptyCpuServer'];
+    const ring = keys.map((k) => get(k, 'ring'));
+    const worst = ring.every(Boolean) ? Math.max(...ring.map((r) => r!.value.median)) : NaN;
+    out.push({ target: 'an idle link uses no CPU', need: `< ${IDLE_CPU_MS} ms CPU per idle second in each process`, ratio: worst,
+      met: ring.every(Boolean) ? worst < IDLE_CPU_MS : null,
+      detail: ring.every(Boolean)
+        ? `with its connections open and idle: client ${f(ring[0]!.value.median, 1)} ms, server ${f(ring[1]!.value.median, 1)} ms; with none left: client ${f(ring[2]!.value.median, 1)} ms, server ${f(ring[3]!.value.median, 1)} ms`
+        : `not measured${results.some((r) => keys.includes(r.metric ?? '') && r.transport === 'ring' && r.failed) ? ' (the ring connections failed: see above)' : ' (--test conns)'}` });
   }
   return out;
 }

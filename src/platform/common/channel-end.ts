@@ -15,6 +15,7 @@ export abstract class ChannelEndBase implements ChannelEnd {
   onclose: (() => void) | null = null;
   #closed = false;
   #peerGone = false;
+  #vanished = false;
 
   constructor(channel: Channel) {
     this.channel = channel;
@@ -27,6 +28,11 @@ export abstract class ChannelEndBase implements ChannelEnd {
   /** The peer has gone (closed, died, or its link broke). */
   get peerGone(): boolean {
     return this.#peerGone;
+  }
+
+  /** The peer's whole machine vanished (see peerVanished). */
+  get vanished(): boolean {
+    return this.#vanished;
   }
 
   notify(): void {
@@ -59,6 +65,17 @@ export abstract class ChannelEndBase implements ChannelEnd {
     const unclosed = this.channel.closeForPeer();
     this.onwake?.();
     if (unclosed) this.onpeergone?.(reason);
+  }
+
+  /** The peer's machine vanished (a Xen domain destroyed): no kernel of its closed anything, so
+   *  no FIN and no reset — a TCP peer would retransmit until it gives up with ETIMEDOUT, which is
+   *  what the socket above reports (sooner) once it has read what had arrived. */
+  protected peerVanished(reason: string): void {
+    if (this.#closed || this.#peerGone) return;
+    this.#peerGone = true;
+    this.#vanished = true;
+    this.onwake?.();
+    this.onpeergone?.(reason);
   }
 
   /** Delivers a wake-up from the peer to the socket above. */

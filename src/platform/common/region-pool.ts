@@ -34,8 +34,9 @@ export class RegionPool {
   /** Bytes of address space this pool may use; beyond it, allocate() throws. */
   budget: number;
 
-  /** `budget`: default XWAY_RING_MEMORY, else 8 GiB. */
-  constructor(budget = bytesFromEnv('XWAY_RING_MEMORY') ?? 8 * 2 ** 30) {
+  /** `budget`: default XWAY_RING_MEMORY, else 32 GiB — of address space, which costs no memory
+   *  until pages are touched (eight 4 GiB memories, room for four links at their limit). */
+  constructor(budget = bytesFromEnv('XWAY_RING_MEMORY') ?? 32 * 2 ** 30) {
     this.budget = budget;
   }
 

@@ -4,16 +4,14 @@
 // eventfd per side, dispatched by this thread's event channel; the lifeline is the control socket
 // the link was set up on.
 
+import fs from 'node:fs';
 import { WASM_PAGE } from '../../ring/layout.js';
 import { regionPool, type Placement } from '../common/region-pool.js';
 import type { ChunkPlace, LinkPlatform } from '../common/link.js';
-import { LinkError } from '../common/link.js';
+import { LinkError, LinkLimitError, roomPages } from '../common/link.js';
 import type { CtlSocket } from './native-api.js';
 import { closePort, notifyPort } from './events.js';
 import { nativeAddon } from './native.js';
-
-/** Ring memory one link may hold (address space of its region). */
-export const DEFAULT_LINK_BYTES = 1024 * 2 ** 20;
 
 export interface HostLinkResources {
   /** The region's memfd: the initiator grows it, the acceptor maps later chunks from it. */
@@ -41,6 +39,7 @@ export class HostLinkPlatform implements LinkPlatform {
   /** Every chunk mapped here (chunk 0 first), and the region's size in pages as far as we know. */
   readonly #mapped: (Placement & { bytes: number; pageOffset: number })[] = [];
   #pages: number;
+  readonly #chunk0Pages: number;
   #closed = false;
 
   constructor(r: HostLinkResources) {
@@ -52,11 +51,15 @@ export class HostLinkPlatform implements LinkPlatform {
     this.#maxBytes = r.maxBytes;
     this.#mapped.push({ ...r.chunk0, pageOffset: 0 });
     this.#pages = r.chunk0.bytes / WASM_PAGE;
+    this.#chunk0Pages = this.#pages;
   }
 
   /** Where a channel is in the region's memfd, for observers reading through it (xway stat). */
-  locate(chunk: number, offset: number): { fd: number; fileOffset: number } {
-    return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset };
+  #ino = -1;
+
+  locate(chunk: number, offset: number): { fd: number; fileOffset: number; ino: number } {
+    if (this.#ino < 0) this.#ino = fs.fstatSync(this.regionFd).ino; // once per link, not per connection
+    return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset, ino: this.#ino };
   }
 
   discard(chunk: number, offset: number, length: number): void {
@@ -65,24 +68,23 @@ export class HostLinkPlatform implements LinkPlatform {
     nativeAddon().regionDiscard(this.regionFd, m.pageOffset * WASM_PAGE + offset, length);
   }
 
-  addChunk(_index: number, pages: number): { place: ChunkPlace; pageOffset: number } {
+  addChunk(_index: number, want: number, minPages: number): { place: ChunkPlace; pageOffset: number; pages: number } {
+    const pages = Math.min(want, roomPages(this.#maxBytes, this.#pages, this.#chunk0Pages));
+    if (pages < minPages) throw new LinkLimitError(`the link's ring memory would pass its limit of ${this.#maxBytes} bytes`);
     const bytes = pages * WASM_PAGE;
     const pageOffset = this.#pages;
-    if ((pageOffset + pages) * WASM_PAGE > this.#maxBytes) {
-      throw new LinkError(`the link's ring memory would pass its limit of ${this.#maxBytes} bytes`);
-    }
     const native = nativeAddon();
     native.regionGrow(this.regionFd, (pageOffset + pages) * WASM_PAGE);
     const place = this.#map(pageOffset, bytes);
     this.#pages = pageOffset + pages;
-    return { place, pageOffset };
+    return { place, pageOffset, pages };
   }
 
   mapChunk(_index: number, pageOffset: number, pages: number): ChunkPlace {
     // Chunks follow each other in the file; anything else is not the region we were given.
     if (pageOffset !== this.#pages) throw new LinkError(`chunk at page ${pageOffset}, expected ${this.#pages}`);
-    if ((pageOffset + pages) * WASM_PAGE > this.#maxBytes) {
-      throw new LinkError(`the peer's region would pass this side's limit of ${this.#maxBytes} bytes`);
+    if (pages > roomPages(this.#maxBytes, this.#pages, this.#chunk0Pages)) {
+      throw new LinkLimitError(`the peer's region would pass this side's limit of ${this.#maxBytes} bytes`);
     }
     const place = this.#map(pageOffset, pages * WASM_PAGE); // the addon checks the memfd holds it
     this.#pages = pageOffset + pages;
@@ -109,6 +111,10 @@ export class HostLinkPlatform implements LinkPlatform {
 
   armDoorbell(): void {
     // Nothing to arm: the eventfd is always polled by this thread's event channel.
+  }
+
+  checkAlive(): void {
+    if (!this.#closed) this.#ctl.receiveNow(); // an EOF already there is the peer's death
   }
 
   ref(): void {

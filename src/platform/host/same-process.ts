@@ -16,13 +16,15 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { RESERVED_BYTES, WASM_PAGE } from '../../ring/layout.js';
 import { sharedBuffer } from '../../ring/memory.js';
 import { CHUNK0_BYTES } from '../common/link-layout.js';
-import { LinkError, type ChunkPlace, type LinkPlatform } from '../common/link.js';
+import { LinkError, LinkLimitError, roomPages, type ChunkPlace, type LinkPlatform } from '../common/link.js';
 import type { CtlSocket } from './native-api.js';
 
 const channelName = (controlPath: string) => `xway:${controlPath}`;
 
 /** Pages a threads link's memory may hold (wasm32: 4 GiB at most). */
 const MAXIMUM_PAGES = 65536;
+/** Where the memory's ring chunks begin: the reserved page, then chunk 0. */
+const CHUNK0_PAGES = (RESERVED_BYTES + CHUNK0_BYTES) / WASM_PAGE;
 
 interface Offer {
   token: string;
@@ -49,6 +51,11 @@ export class CtlLifeline {
   close(): void {
     this.#lost = true;
     this.#ctl.close();
+  }
+
+  /** Reads an EOF that already came (the peer thread is gone) now. */
+  checkAlive(): void {
+    if (!this.#lost) this.#ctl.receiveNow();
   }
 
   ref(): void {
@@ -83,7 +90,7 @@ export class ThreadsLinkPlatform implements LinkPlatform {
     this.peer = peer;
     this.#maxBytes = maxBytes;
     this.chunk0 = { memory, offset: RESERVED_BYTES, bytes: CHUNK0_BYTES };
-    this.#pages = (RESERVED_BYTES + CHUNK0_BYTES) / WASM_PAGE;
+    this.#pages = CHUNK0_PAGES;
   }
 
   /** A fresh memory with chunk 0 in it (the initiator's). */
@@ -91,19 +98,18 @@ export class ThreadsLinkPlatform implements LinkPlatform {
     return new WebAssembly.Memory({ initial: (RESERVED_BYTES + CHUNK0_BYTES) / WASM_PAGE, maximum: MAXIMUM_PAGES, shared: true });
   }
 
-  addChunk(_index: number, pages: number): { place: ChunkPlace; pageOffset: number } {
-    if ((this.#pages + pages) * WASM_PAGE > this.#maxBytes + RESERVED_BYTES || this.#pages + pages > MAXIMUM_PAGES) {
-      throw new LinkError(`the link's ring memory would pass its limit of ${this.#maxBytes} bytes`);
-    }
+  addChunk(_index: number, want: number, minPages: number): { place: ChunkPlace; pageOffset: number; pages: number } {
+    const pages = Math.min(want, roomPages(this.#maxBytes, this.#pages, CHUNK0_PAGES), MAXIMUM_PAGES - this.#pages);
+    if (pages < minPages) throw new LinkLimitError(`the link's ring memory would pass its limit of ${this.#maxBytes} bytes`);
     const pageOffset = this.memory.grow(pages);
     this.#pages = pageOffset + pages;
-    return { place: { memory: this.memory, offset: pageOffset * WASM_PAGE, bytes: pages * WASM_PAGE }, pageOffset };
+    return { place: { memory: this.memory, offset: pageOffset * WASM_PAGE, bytes: pages * WASM_PAGE }, pageOffset, pages };
   }
 
   mapChunk(_index: number, pageOffset: number, pages: number): ChunkPlace {
     if (pageOffset !== this.#pages) throw new LinkError(`chunk at page ${pageOffset}, expected ${this.#pages}`);
     const end = pageOffset + pages;
-    if (end * WASM_PAGE > this.#maxBytes + RESERVED_BYTES) throw new LinkError(`the peer's region would pass this side's limit of ${this.#maxBytes} bytes`);
+    if (pages > roomPages(this.#maxBytes, this.#pages, CHUNK0_PAGES)) throw new LinkLimitError(`the peer's region would pass this side's limit of ${this.#maxBytes} bytes`);
     if (end * WASM_PAGE > this.memory.buffer.byteLength) throw new LinkError(`chunk up to page ${end} is beyond the memory (${this.memory.buffer.byteLength} bytes)`);
     this.#pages = end;
     return { memory: this.memory, offset: pageOffset * WASM_PAGE, bytes: pages * WASM_PAGE };
@@ -127,6 +133,10 @@ export class ThreadsLinkPlatform implements LinkPlatform {
       this.#waiting = false;
       if (!this.#closed) this.ondoorbell?.();
     });
+  }
+
+  checkAlive(): void {
+    if (!this.#closed) this.#lifeline.checkAlive();
   }
 
   ref(): void {

@@ -31,6 +31,8 @@ export class XenChannelEnd extends ChannelEndBase {
   readonly #r: XenChannelResources;
   #refd = false;
   #unwatch: (() => void) | null = null;
+  /** Whether the peer's /local/domain/<id>/domid was readable here (see #checkDomain). */
+  #domidReadable = false;
 
   constructor(r: XenChannelResources) {
     super(r.channel);
@@ -73,10 +75,17 @@ export class XenChannelEnd extends ChannelEndBase {
     let exists: boolean;
     try {
       exists = xenStore().read(`/local/domain/${this.#r.domid}/domid`) !== null;
-    } catch {
-      return; // not ours to read: keep relying on the liveness byte
+      this.#domidReadable = true;
+    } catch (err) {
+      // XenStore answers EACCES, not ENOENT, for a node that is gone when its nearest remaining
+      // ancestor is not ours to read (/local/domain is not, for a guest). So a node we could read
+      // (dom0's xen-permit.sh lets recorded guests read each other's) that now answers EACCES
+      // was removed with the domain's home; one we never could read tells nothing: keep relying
+      // on the liveness byte.
+      if ((err as { code?: string }).code !== 'EACCES' || !this.#domidReadable) return;
+      exists = false;
     }
-    if (!exists) this.peerLost(`peer domain ${this.#r.domid} is gone`);
+    if (!exists) this.peerVanished(`peer domain ${this.#r.domid} is gone`);
   }
 
   armWake(): void {

@@ -133,7 +133,13 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
     } catch {
       return;
     }
-    if (names === null) return;
+    if (names === null) {
+      // offers/ accepts writes from other domains, and in XenStore who may write a node may
+      // remove it: a hostile guest can delete it (and every pending offer in it). Put it back,
+      // or no client could offer again.
+      try { xs.writeAll([[`${path}/offers`, '', offerPerms]]); } catch { /* XenStore gone */ }
+      return;
+    }
     const present = new Set(names);
     for (const name of seen) if (!present.has(name)) seen.delete(name); // withdrawn: forget it
     for (const name of names) {
