@@ -23,6 +23,7 @@ import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
+import { cancelWatch, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
 import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
@@ -64,6 +65,8 @@ class RingState {
   unrefd = false;
   readonly poll = new PollPolicy();
   pollScheduled = false;
+  /** The native watch of the current poll (ring-poller.ts), or 0. */
+  watchId = 0;
   /** Chunks Writable still holds that were copied into the ring while connecting (copyAhead), in
    *  order: when Writable hands them over after 'connect', they are not copied again. */
   ahead: (Buffer | string)[] = [];
@@ -300,6 +303,19 @@ export class RingSocket extends net.Socket {
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
+    const s = this[kState];
+    const end = s.end;
+    // The common case first: connected, nothing queued or copied ahead (copyAhead's chunks are
+    // not copied again), and the ring takes all of it at once.
+    if (end !== null && !this.connecting && s.pending === null && s.ahead.length === 0 && !end.closed && typeof chunk !== 'string') {
+      const n = tryWrite(this, end, chunk);
+      if (n === chunk.length) return callback();
+      if (n >= 0) {
+        const write = { chunks: [chunk], index: 0, offset: n, callback };
+        s.pending = write;
+        return flush(this);
+      }
+    }
     dispatch(this, { chunks: unsent(this, [{ chunk, encoding }]), index: 0, offset: 0, callback }, chunk, encoding);
   }
 
@@ -369,6 +385,11 @@ export class RingSocket extends net.Socket {
     internals(this).connecting = false;
     s.settingUp = false;
     s.poll.cancel();
+    if (s.watchId !== 0) {
+      cancelWatch(s.watchId);
+      s.watchId = 0;
+      s.pollScheduled = false;
+    }
     if (kTimeout) clearTimeout(internals(this)[kTimeout] as NodeJS.Timeout | undefined);
     s.end?.close(); // TCP's close(): FIN after what was written, or RST if bytes were left unread
     // What the kernel does with requests in flight when a socket closes: they complete, without
@@ -519,7 +540,10 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       s.readWanted = socket.push(data);
       continue;
     }
-    if (rx.finished) {
+    // FIN, and nothing before it left: data published between the empty read above and the
+    // FIN would otherwise be lost (flags first, then the index, as the producer publishes them
+    // in the other order).
+    if (rx.ended) {
       // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
       // nothing is buffered, even with no 'data' listener.
       s.readWanted = false;
@@ -528,6 +552,7 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       socket.read(0);
       return;
     }
+    if (rx.finished) continue; // the data that came before the FIN first
     // The peer's machine vanished: what had arrived is read, then the connection times out.
     if (end.vanished) throw errnoError('ETIMEDOUT', 'read');
     if (poll(socket)) return; // the poll tick resumes
@@ -576,6 +601,24 @@ function unsent(socket: RingSocket, chunks: { chunk: Buffer | string; encoding: 
   return out;
 }
 
+/** _write's fast path: as much of `chunk` as the ring takes now, counted as dispatched (all of it,
+ *  as net counts a write handed to its handle), or -1 when the general path must take it (an
+ *  error to report, or a closed peer to answer). */
+function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
+  const s = socket[kState];
+  let n: number;
+  try {
+    end.wrote?.();
+    n = end.channel.tx.write(chunk);
+  } catch {
+    return -1;
+  }
+  s.bytesDispatched += chunk.length;
+  internals(socket)._unrefTimer();
+  if (end.channel.tx.peerNeedsWake) end.notify();
+  return n;
+}
+
 /** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
  *  once; while connecting it waits (net's _pendingData), counted there. */
 function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encoding: string): void {
@@ -608,34 +651,35 @@ function flush(socket: RingSocket): void {
   if (!pending || !end || end.closed) return;
   const tx = end.channel.tx;
   end.wrote?.();
+  const chunks = pending.chunks;
   try {
-    while (pending.index < pending.chunks.length) {
-      const chunk = pending.chunks[pending.index];
-      const left = chunk.length - pending.offset;
-      if (left === 0) {
+    for (;;) {
+      // Past what is done (and empty chunks): the ring takes the rest in one batch (Ring.writev).
+      while (pending.index < chunks.length && pending.offset === chunks[pending.index].length) {
         pending.index++;
         pending.offset = 0;
-        continue;
       }
+      if (pending.index >= chunks.length) break;
       let n: number;
       try {
-        n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
+        n = tx.writev(chunks, pending.index, pending.offset);
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
         // The peer closed: what the kernel would take into its send buffer (a ring's worth) is
-        // sent and answered with a reset, which the next write sees — or, for a write larger than
-        // that, the rest of this one (the loop's next ring call throws the reset).
+        // sent and answered with a reset, which the next write sees — or, for a chunk larger than
+        // that, the rest of this write (the loop's next ring call throws the reset).
         if (tx.abort().wakeConsumer) end.notify();
-        n = Math.min(left, tx.capacity);
+        n = Math.min(chunks[pending.index].length - pending.offset, tx.capacity);
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {
         internals(socket)._unrefTimer();
-        pending.offset += n;
+        advance(pending, n);
         continue;
       }
+      const left = chunks[pending.index].length - pending.offset;
       holdLoop(socket); // a write in flight keeps the loop alive, as a libuv write request does
-      if (poll(socket)) return; // the poll tick resumes
+      if (poll(socket)) return; // the poll resumes
       // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
       // wakes us while it still has data to drain, and both sides keep working at once.
       if (tx.prepareWaitSpace(Math.min(left, tx.capacity >>> 2))) {
@@ -653,6 +697,20 @@ function flush(socket: RingSocket): void {
   s.pending = null;
   if (!s.readWanted) holdLoop(socket); // (while reading, the loop stays held anyway)
   pending.callback();
+}
+
+/** Moves a write's position `n` bytes on, across chunk boundaries. */
+function advance(pending: PendingWrite, n: number): void {
+  while (n > 0) {
+    const rest = pending.chunks[pending.index].length - pending.offset;
+    if (n < rest) {
+      pending.offset += n;
+      return;
+    }
+    n -= rest;
+    pending.index++;
+    pending.offset = 0;
+  }
 }
 
 function wake(socket: RingSocket): void {
@@ -680,10 +738,45 @@ function wake(socket: RingSocket): void {
 function poll(socket: RingSocket): boolean {
   const s = socket[kState];
   if (s.pollScheduled) return true;
-  if (!s.poll.begin()) return false;
+  const native = s.end!.platform !== 'threads' && nativePolling();
+  if (!s.poll.begin(native)) return false;
   s.pollScheduled = true;
-  setImmediate(() => pollTick(socket));
+  if (!native || !watchNatively(socket)) setImmediate(() => pollTick(socket));
   return true;
+}
+
+/** Hands the poll to the addon (ring-poller.ts): it watches the peer's index (and the flags) of
+ *  the ring this socket waits on. */
+function watchNatively(socket: RingSocket): boolean {
+  const s = socket[kState];
+  const { rx, tx } = s.end!.channel;
+  const reading = s.readWanted, writing = s.pending !== null;
+  let words: number[];
+  if (reading && writing) {
+    const r = rx.watchWords(true), t = tx.watchWords(false);
+    words = [r[0], r[1], t[0], t[1]];
+  } else {
+    words = reading ? rx.watchWords(true) : tx.watchWords(false);
+  }
+  const id = watchRing(rx.bytes, words, s.poll.budget, (how, cpuMs) => watched(socket, id, how, cpuMs));
+  s.watchId = id;
+  return id !== 0;
+}
+
+function watched(socket: RingSocket, id: number, how: WatchEnd, cpuMs: number): void {
+  const s = socket[kState];
+  if (s.watchId !== id) return;
+  s.watchId = 0;
+  s.pollScheduled = false;
+  const end = s.end;
+  if (socket.destroyed || !end || end.closed || (!s.readWanted && !s.pending)) {
+    s.poll.cancel();
+    return;
+  }
+  if (how === WatchEnd.Changed) s.poll.met(cpuMs);
+  else if (how === WatchEnd.ChangedLate) s.poll.contended();
+  else s.poll.expired();
+  wake(socket);
 }
 
 function pollTick(socket: RingSocket): void {
