@@ -10,17 +10,20 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../args.mjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const { values: v } = parseArgs({ options: {
-  reps: { type: 'string', default: '5' }, requests: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '5' },
-  connections: { type: 'string', default: '10' }, only: { type: 'string' }, json: { type: 'boolean', default: false },
-} });
+const v = benchArgs({
+  reps: { type: 'string', default: '5', numeric: true }, requests: { type: 'string', default: '10000', numeric: true },
+  seconds: { type: 'string', default: '5', numeric: true }, connections: { type: 'string', default: '10', numeric: true },
+  only: { type: 'string' }, json: { type: 'boolean', default: false },
+}, `usage: npm run bench:http:scenarios -- [--reps N] [--requests N] [--seconds S] [--connections C] [--only sequential,http,fastify] [--json]
+  node:http with a keep-alive agent one request at a time, and autocannon against node:http and
+  fastify, over TCP loopback and under --import xway/register: medians, ratios, CPU per request`);
 const reps = Number(v.reps);
 const only = v.only ? v.only.split(',') : ['sequential', 'http', 'fastify'];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xway-bench-scenarios-'));

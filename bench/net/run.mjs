@@ -8,20 +8,22 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchArgs } from '../args.mjs';
 import { PEERS } from '../ring/peers.mjs';
 import { runProcesses } from '../ring/processes.mjs';
 import { summarize } from '../ring/stats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const { values: v } = parseArgs({ options: {
-  reps: { type: 'string', default: '5' }, duration: { type: 'string', default: '1' }, warmup: { type: 'string', default: '0.2' },
-  only: { type: 'string' }, json: { type: 'boolean', default: false },
-} });
+const v = benchArgs({
+  reps: { type: 'string', default: '5', numeric: true }, duration: { type: 'string', default: '1', numeric: true },
+  warmup: { type: 'string', default: '0.2' }, only: { type: 'string' }, json: { type: 'boolean', default: false },
+}, `usage: npm run bench:user -- [--reps N] [--duration S] [--warmup S] [--only stream64k,stream1k,rr,raw] [--json]
+  plain net programs over TCP loopback and under --import xway/register, and the raw host channel,
+  in one run: medians of N alternating repetitions, ratios, the 64 KiB spread (docs/bench.md)`);
 const reps = Number(v.reps), duration = Number(v.duration), warmup = Number(v.warmup);
 const SCENARIOS = [
   { key: 'stream64k', mode: 'stream', chunk: 65536, title: 'stream 64 KiB', unit: 'GB/s' },
