@@ -1,4 +1,4 @@
-// The scenarios of the differential semantics suite (issue 14): "whatever a program can observe
+// The scenarios of the differential semantics suite: "whatever a program can observe
 // of a connection is what Linux TCP on loopback would show it". Each scenario is written once, has
 // a server role and a client role, and ONE expected outcome per socket — the one node:net gives on
 // this machine (measured: `XWAY_SEMANTICS_MODES=net XWAY_SEMANTICS_REPEAT=20`). The harness runs it
