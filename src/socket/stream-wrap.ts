@@ -27,14 +27,26 @@ const kOwn = Symbol('xway.wrapperOwn');
 const kDestroying = Symbol('xway.wrapperDestroying');
 const kForwarding = Symbol('xway.wrapperForwarding');
 
+type WrapperClass = abstract new (...args: never[]) => Wrapper;
+interface Found {
+  Class: WrapperClass;
+  /** The prototype of the wrapper's handle (Node's internal JSStream) and the key on a handle
+   *  that holds its wrapper (net's owner symbol), where they could be found. */
+  handleProto: Record<PropertyKey, unknown> | null;
+  owner: symbol | undefined;
+}
+
 /** Node's JSStreamSocket class (internal): the wrapper tls makes for a plain Duplex. */
-function wrapperClass(): (abstract new (...args: never[]) => Wrapper) | null {
+function wrapperClass(): Found | null {
   const inner = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
   const socket = new tls.TLSSocket(inner as unknown as net.Socket);
-  const wrapper = (socket as unknown as { _handle?: { _parentWrap?: object } })._handle?._parentWrap;
+  const wrapper = (socket as unknown as { _handle?: { _parentWrap?: { _handle?: object } } })._handle?._parentWrap;
+  const handle = wrapper?._handle as Record<PropertyKey, unknown> | undefined;
+  const owner = handle ? Object.getOwnPropertySymbols(handle).find((key) => handle[key] === wrapper) : undefined;
+  const handleProto = handle ? (Object.getPrototypeOf(handle) as Record<PropertyKey, unknown>) : null;
   socket.destroy();
   inner.destroy();
-  return wrapper ? (wrapper.constructor as abstract new (...args: never[]) => Wrapper) : null;
+  return wrapper ? { Class: wrapper.constructor as WrapperClass, handleProto, owner } : null;
 }
 
 let patched = false;
@@ -43,9 +55,9 @@ let patched = false;
 export function patchStreamWrapper(): void {
   if (patched) return;
   patched = true;
-  const Class = wrapperClass();
-  if (!Class) return; // a Node without it: nothing wraps ring sockets there
-  const proto = Class.prototype as Wrapper & { [kConnecting]?: boolean; [kForwarding]?: boolean };
+  const found = wrapperClass();
+  if (!found) return; // a Node without it: nothing wraps ring sockets there
+  const proto = found.Class.prototype as Wrapper & { [kConnecting]?: boolean; [kForwarding]?: boolean };
   const base = Object.getPrototypeOf(proto) as Internals;
   const ring = (w: Wrapper) => (isRingOrigin(w.stream) ? (w.stream as net.Socket & Internals) : null);
   Object.defineProperties(proto, {
@@ -72,6 +84,26 @@ export function patchStreamWrapper(): void {
       },
     },
   });
+  // ref()/unref(): over TCP they reach the TCP handle (net's Socket.unref calls its handle's,
+  // TLSWrap forwards to its parent handle's). The wrapper's handle (JSStream) has neither, so
+  // an http2 session's or a TLS socket's unref() never reached the ring socket, which kept the
+  // process alive. For a wrapper of a ring socket they now reach the ring socket; for any other
+  // wrapped stream they do nothing, as before.
+  const { handleProto, owner } = found;
+  if (handleProto && owner !== undefined) {
+    for (const key of ['ref', 'unref'] as const) {
+      if (key in handleProto) continue;
+      Object.defineProperty(handleProto, key, {
+        configurable: true,
+        writable: true,
+        value(this: Record<PropertyKey, unknown>) {
+          const wrapper = this[owner] as Wrapper | undefined;
+          const stream = wrapper ? ring(wrapper) : null;
+          if (stream) stream[key]();
+        },
+      });
+    }
+  }
   // The server that accepted the socket (net sets both to null in its constructor: own values
   // are kept for wrappers of anything else). Not while the wrapper is destroyed: net's _destroy
   // counts a connection off its _server, and the ring socket below does that once already.

@@ -110,6 +110,19 @@ test("a reset that comes while the client's end() is on its way: read after 'fin
   }
 });
 
+test('an http2 client session and its server unref()ed: the process exits with the connection open, as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('unref-session.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.is(plain.out, 'connected\nexited by itself\n');
+    const preloaded = await run('unref-session.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
 test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect', async () => {
   const reg = tempRegistry();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
