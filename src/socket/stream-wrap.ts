@@ -120,6 +120,31 @@ export function patchStreamWrapper(): void {
       }
     },
   });
+  // A TLSSocket made over a socket the program holds (tls.connect({ socket }), new TLSSocket):
+  // over TCP, TLSWrap takes that socket's handle, so its own JS stream never sees the server's
+  // FIN and never ends itself — the TLSSocket decides when the direction ends. A ring socket,
+  // wrapped, reads that FIN itself: with allowHalfOpen false (net's default) it ended itself at
+  // once and net made its write writeAfterFIN, so TLS's close_notify (when the TLSSocket then
+  // ended) failed with EPIPE "This socket has been ended by the other party", an 'error' the
+  // TLSSocket never emits over TCP. Set after the TLSSocket copied the value (its constructor
+  // reads it once the wrapper exists), as tls.connect's and a tls.Server's own rings already are.
+  const tlsProto = tls.TLSSocket.prototype as unknown as { _init?: (this: unknown, ...args: unknown[]) => unknown };
+  const init = tlsProto._init;
+  if (typeof init === 'function') {
+    Object.defineProperty(tlsProto, '_init', {
+      configurable: true,
+      writable: true,
+      value(this: unknown, ...args: unknown[]) {
+        const result = init.apply(this, args);
+        const wrap = args[1];
+        if (wrap instanceof found.Class) {
+          const stream = ring(wrap);
+          if (stream) stream.allowHalfOpen = true;
+        }
+        return result;
+      },
+    });
+  }
   for (const key of ['_server', 'server'] as const) {
     Object.defineProperty(proto, key, {
       configurable: true,
