@@ -246,7 +246,7 @@ function project(mode) {
     socket.on('end', () => console.log(JSON.stringify({ transport: socket.transport, platform: socket.platform, echo })));
     socket.end('across two processes');
   `);
-  // The host platform itself (listenHost / connectHost, no registry): an echo between two processes.
+  // The host platform itself (listenHostChannels / connectHost, no registry): an echo between two processes.
   const drain = `
     function drain(end, onData, onEnd) {
       const { rx } = end.channel;
@@ -263,9 +263,9 @@ function project(mode) {
       step();
     }`;
   fs.writeFileSync(path.join(dir, 'host-server.mjs'), `
-    import { listenHost } from 'xway';
+    import { listenHostChannels } from 'xway';
     ${drain}
-    const listener = listenHost(process.argv[2], {}, (end) => {
+    const listener = listenHostChannels(process.argv[2], {}, (end) => {
       listener.close();
       drain(end, (chunk) => { end.channel.tx.write(chunk); if (end.channel.tx.peerNeedsWake) end.notify(); },
         () => { end.channel.tx.end(); if (end.channel.tx.peerNeedsWake) end.notify(); setTimeout(() => end.close(), 100); });
@@ -605,10 +605,10 @@ async function main() {
       assert(out.arch === 'arm64', `arch ${out.arch}`);
       return expectLoaded(out, path.join(normal, prebuiltFor('arm64')));
     });
-      // listenHost/connectHost rather than xway.connect: the socket layer's registry proves an
+      // listenHostChannels/connectHost rather than xway.connect: the socket layer's registry proves an
     // endpoint's owner alive by its start time in /proc/<pid>/stat, and qemu-user shows a guest its
     // own made-up /proc/self/stat (another start time), so every entry would look stale.
-    await check('arm64 Node under qemu-aarch64: a host channel between two arm64 processes (listenHost/connectHost)', async () => {
+    await check('arm64 Node under qemu-aarch64: a host channel between two arm64 processes (listenHostChannels/connectHost)', async () => {
       if (!qemu) skip('no arm64 Node (above)');
       const socket = path.join(fs.mkdtempSync(path.join(work, 'arm64-')), 'ctl.sock');
       const out = await clientServer(normal, process.env, [...qemu, 'host-server.mjs', socket], [...qemu, 'host-client.cjs', socket], 120_000);
