@@ -154,16 +154,43 @@ test('a channel set up through XenStore carries data both ways', async () => {
   xs.close();
 });
 
-test('a peer that closes without ending its stream is noticed (unmap notification)', async () => {
+test('a peer that closes is noticed through the unmap notification, as TCP reports its close', async () => {
   const { listener, accepted } = listenOnce(7003);
   try {
+    // Closing without having ended the stream is TCP's close(): FIN after what was written (no
+    // reset: nothing sent to the client was left unread). The server learns that the client is
+    // gone only from the unmap notification (its liveness byte cleared, its port signalled).
     const client = await within(10000, connectXen(0, 7003, { capacity: 16384 }), 'connectXen');
     const server = await accepted;
-    const gone = new Promise((resolve) => { server.onpeergone = resolve; });
+    let lost = null;
+    server.onpeergone = (r) => { lost = r; };
+    const gone = new Promise((resolve) => { server.onwake = () => { if (server.peerGone) resolve(); }; });
     client.channel.tx.write(Buffer.from('partial'));
-    client.close(); // unmaps the client's grants: its liveness byte is cleared, the server is signalled
-    const reason = await within(5000, gone, 'peer loss');
-    assert.match(reason, /unmapped/);
+    client.close(); // FIN, then unmaps the client's grants
+    await within(5000, gone, 'peer loss');
+    assert.not.ok(server.peerAlive, 'the liveness byte was cleared');
+    assert.is(lost, null, 'a peer that closed is not reported as lost');
+    assert.not.ok(server.channel.rx.isReset || server.channel.tx.isReset, 'an orderly close resets nothing');
+    assert.is(server.channel.rx.read()?.toString(), 'partial');
+    assert.ok(server.channel.rx.ended, 'then end of stream');
+    server.close();
+    assert.ok(poolIsEmpty());
+  } finally {
+    listener.close();
+  }
+});
+
+test('a peer that closes with bytes left unread resets the channel', async () => {
+  const { listener, accepted } = listenOnce(7011);
+  try {
+    const client = await within(10000, connectXen(0, 7011, { capacity: 16384 }), 'connectXen');
+    const server = await accepted;
+    server.channel.tx.write(Buffer.from('never read'));
+    server.notify();
+    await new Promise((r) => setTimeout(r, 100));
+    const gone = new Promise((resolve) => { server.onwake = () => { if (server.peerGone) resolve(); }; });
+    client.close(); // RST: bytes it never read
+    await within(5000, gone, 'peer loss');
     assert.ok(server.channel.rx.isReset || server.channel.tx.isReset, 'the channel was reset');
     server.close();
     assert.ok(poolIsEmpty());
@@ -207,7 +234,9 @@ test('a server process killed with SIGKILL is noticed by the client', async () =
     child.kill('SIGKILL');
     await child.exited;
     await within(5000, gone, 'server loss after SIGKILL');
-    assert.ok(client.channel.rx.isReset || client.channel.tx.isReset);
+    // Its kernel would have closed its socket: FIN, since it left nothing of ours unread.
+    assert.not.ok(client.channel.rx.isReset || client.channel.tx.isReset, 'nothing was reset');
+    assert.ok(client.channel.rx.ended, 'end of stream');
     client.close();
     assert.ok(poolIsEmpty());
   } finally {
@@ -234,7 +263,10 @@ test('malformed or hostile offers are refused, and leave nothing behind', async 
     }
     return 'no answer';
   };
-  const good = { 'capacity-a': '16384', 'capacity-b': '16384', pages: '9', 'event-port': '5', 'grefs/0': '1,2,3,4,5,6,7,8,9' };
+  const good = {
+    'capacity-a': '16384', 'capacity-b': '16384', pages: '9', 'event-port': '5', 'grefs/0': '1,2,3,4,5,6,7,8,9',
+    target: '192.0.2.1', source: '192.0.2.2',
+  };
   try {
     offer('0-cap', { ...good, 'capacity-a': '12345' });
     assert.match(await answer('0-cap'), /^refused:capacity /);
@@ -248,6 +280,8 @@ test('malformed or hostile offers are refused, and leave nothing behind', async 
     assert.match(await answer('0-many'), /^refused:malformed /);
     offer('0-num', { ...good, 'event-port': '05' });
     assert.match(await answer('0-num'), /^refused:malformed /);
+    offer('0-route', { ...good, source: 'nowhere' });
+    assert.match(await answer('0-route'), /^refused:malformed .*not an IP address/);
     offer('7-spoof', good); // created by domain 0, claims to be domain 7
     assert.match(await answer('7-spoof'), /^refused:malformed .*created by domain 0/);
     // Well-formed but the references and port are not a real offer: the hypervisor says no.
@@ -256,7 +290,7 @@ test('malformed or hostile offers are refused, and leave nothing behind', async 
     offer('0-fake', { ...good, 'event-port': String(port), 'grefs/0': '900001,900002,900003,900004,900005,900006,900007,900008,900009' });
     assert.match(await answer('0-fake'), /^refused:internal /);
     e.close();
-    assert.is(refusals.length, 8);
+    assert.is(refusals.length, 9);
     assert.ok(refusals.every((r) => r.client === 0));
     assert.ok(poolIsEmpty(), 'nothing mapped for refused offers');
   } finally {

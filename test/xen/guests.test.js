@@ -100,7 +100,7 @@ guestTest('a hostile guest: XenStore nodes it must not touch are refused, garbag
     // A well-behaved client in B keeps a conversation going while C attacks.
     const good = await b().spawn(['test/xen/fixtures/pair.js', 'echo-client', A.ip, '7500', '400']);
     assert.equal((await good.next('connected', 60_000)).transport, 'ring');
-    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500']);
+    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500', A.ip]);
     await evil.next('done', 180_000);
     const attempts = evil.lines.filter((l) => l.event === 'attempt');
     const offers = evil.lines.filter((l) => l.event === 'offer');

@@ -32,8 +32,9 @@ export interface XenListenOptions extends HostChannelOptions {
   allowDomains?: number[];
   /** An offer was refused; for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string, client: number | null) => void;
-  /** Why a client's route cannot reach this listener (null: it can). Default: every route. */
-  admit?: (route: Route) => string | null;
+  /** Why a client of domain `client` cannot reach this listener along `route` (null: it can).
+   *  Default: every route. */
+  admit?: (route: Route, client: number) => string | null;
   /** The listener's ephemeral ports (shared with its other platforms' listeners). */
   ports?: EphemeralPorts;
 }
@@ -85,7 +86,7 @@ export function listenXen(port: number, options: XenListenOptions, onChannel: (e
       if (allowed && !allowed.includes(client)) throw new ProtocolError('malformed', `domain ${client} is not allowed`);
       if (!name.startsWith(`${client}-`)) throw new ProtocolError('malformed', `offer ${name} was created by domain ${client}`);
       const offer = readOffer(xs, offerPath, client, limits.maxCapacity);
-      const refusal = options.admit?.(offer.route) ?? null;
+      const refusal = options.admit?.(offer.route, client) ?? null;
       if (refusal !== null) throw new ProtocolError('malformed', refusal);
       try {
         ephemeral = ports.allocate();
