@@ -236,12 +236,18 @@ export function refRingEndpoint(server: net.Server, ref: boolean): void {
   else s[kEndpoint]?.unref();
 }
 
+/** Why a listener bound to `address` does not serve the route's target, or null (both rules). */
+function notServed(address: net.AddressInfo, route: Route): string | null {
+  return servesHost(address.address, route.target) ? null : `this listener is bound to ${address.address}, not to ${route.target}`;
+}
+
 /** Whether a client's route reaches this listener as a TCP connection would (null) or why not.
  *  A client of our own namespace comes from the source the kernel would pick; one of a neighbouring
  *  namespace (a container sharing the registry) from its own address, which we cannot check: its
  *  user's credentials, checked when the link was made, are what authenticate it. */
 function admits(address: net.AddressInfo, route: Route): string | null {
-  if (!servesHost(address.address, route.target)) return `this listener is bound to ${address.address}, not to ${route.target}`;
+  const unbound = notServed(address, route);
+  if (unbound !== null) return unbound;
   const local = routeTo(route.target).source;
   if (route.source !== local && (isLocalHost(route.source) || !net.isIP(route.source))) {
     return `a connection to ${route.target} comes from ${local}, not ${route.source}`;
@@ -257,7 +263,8 @@ function admits(address: net.AddressInfo, route: Route): string | null {
  *  client of another domain reaches us over the network: not through our loopback, and not from an
  *  address of ours (the unspecified address still says "unknown"). */
 function admitsXen(address: net.AddressInfo, route: Route, client: number, self: number): string | null {
-  if (!servesHost(address.address, route.target)) return `this listener is bound to ${address.address}, not to ${route.target}`;
+  const unbound = notServed(address, route);
+  if (unbound !== null) return unbound;
   const unspecified = (a: string) => a === '0.0.0.0' || a === '::';
   if (!net.isIP(route.source)) return `a connection to ${route.target} comes from ${route.source}, not an IP address`;
   if (client === self) {
