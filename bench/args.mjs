@@ -4,9 +4,11 @@ import { parseArgs } from 'node:util';
 
 /** Parses process.argv for `options`; prints `usage` and exits on --help or a bad flag. */
 export function benchArgs(options, usage) {
+  // `numeric` is ours, not parseArgs's: it is left out of what parseArgs is given.
+  const specs = Object.fromEntries(Object.entries(options).map(([name, { numeric, ...spec }]) => [name, spec]));
   let values;
   try {
-    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h', default: false } } }));
+    ({ values } = parseArgs({ options: { ...specs, help: { type: 'boolean', short: 'h', default: false } } }));
   } catch (err) {
     process.stderr.write(`${err.message}\n\n${usage}\n`);
     process.exit(2);
