@@ -22,6 +22,7 @@
             'src/xen.c',
             'src/copy.c',
             'src/poller.c',
+            'src/phases.c',
           ],
           'defines': ['XWAY_HOST_LINUX=1'],
           # common.gypi's Release adds -O3; we want -O2, stated once.

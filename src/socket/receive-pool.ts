@@ -16,7 +16,7 @@ const SLAB = 512 * 1024;
 /** One read takes at most what one libuv read of a TCP socket takes (64 KiB), so a paused socket
  *  reads as far ahead as net's would and leaves the rest in the ring — which decides whether its
  *  close is a FIN or a reset. */
-const READ_MAX = 64 * 1024;
+export const READ_MAX = 64 * 1024;
 let slab: Buffer | null = null;
 let used = 0;
 

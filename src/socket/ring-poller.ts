@@ -36,8 +36,25 @@ export function nativePolling(): boolean {
   return nativePoller() !== null;
 }
 
+let reporting = false;
+
+/** Whether a watch's callback is running: the poller reports from the loop's idle phase, just
+ *  before this turn's poll, where a read it found stands for one libuv would make in that poll. */
+export function inWatchReport(): boolean {
+  return reporting;
+}
+
 /** Every watch that finished this turn; one socket's throw must not strand the others' watches. */
 function report(done: number[]): void {
+  reporting = true;
+  try {
+    reportAll(done);
+  } finally {
+    reporting = false;
+  }
+}
+
+function reportAll(done: number[]): void {
   let error: unknown = null;
   for (let i = 0; i < done.length; i += 3) {
     const callback = waiting.get(done[i]);

@@ -21,9 +21,10 @@ import net from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
+import { atClose, atNextRead, loopTurn } from '../platform/host/loop-phases.js';
 import { PollPolicy } from './poll-policy.js';
-import { readChunk } from './receive-pool.js';
-import { cancelWatch, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
+import { READ_MAX, readChunk } from './receive-pool.js';
+import { cancelWatch, inWatchReport, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
 import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
@@ -60,6 +61,10 @@ class RingState {
   shutdownDue: (() => void) | null = null;
   readWanted = false;
   readScheduled = false;
+  /** The loop turn of the last short read (see markShortRead), and whether a wake-up that came
+   *  in that turn waits for the next poll phase. */
+  shortReadTurn = NaN;
+  wakeDeferred = false;
   bytesRead = 0;
   bytesDispatched = 0;
   unrefd = false;
@@ -78,6 +83,8 @@ const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
 /** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
+/** libuv reads a readable socket at most 32 times per poll event (uv__read). */
+const READS_PER_PULL = 32;
 const ERRNO = { ECONNRESET: -104, EPIPE: -32, ETIMEDOUT: -110 } as const;
 
 function errnoError(code: keyof typeof ERRNO, syscall: string): NodeJS.ErrnoException {
@@ -413,7 +420,7 @@ export class RingSocket extends net.Socket {
       if (hadHandle) this.emit('close', !!error);
       else this.emit('close');
     };
-    if (hadHandle) setImmediate(closed);
+    if (hadHandle) atClose(closed);
     else process.nextTick(closed);
   }
 
@@ -508,10 +515,14 @@ function schedulePull(socket: RingSocket): void {
   const s = socket[kState];
   if (s.readScheduled) return;
   s.readScheduled = true;
-  setImmediate(() => {
+  const run = () => {
     s.readScheduled = false;
     pull(socket);
-  });
+  };
+  // From a native watch's report (idle phase), "next poll" must skip this turn's: the read just
+  // made counts as this poll's.
+  if (inWatchReport()) atNextRead(() => atNextRead(run));
+  else atNextRead(run);
 }
 
 function pull(socket: RingSocket): void {
@@ -528,16 +539,25 @@ function pull(socket: RingSocket): void {
 }
 
 /** Reads while net wants more: a chunk per read as libuv reads, the end at FIN; when the ring is
- *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull(). */
+ *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull().
+ *  As libuv's uv__read, one pull stops after a read that did not fill its buffer, or after
+ *  READS_PER_PULL reads, and leaves what came meanwhile (data, the FIN) to the next poll phase:
+ *  over TCP a FIN that follows a short read is always seen a loop turn later, and programs
+ *  depend on the check phase running in between (http2 destroys its session there). */
 function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
   const s = socket[kState];
+  let reads = 0;
+  let stopped = false; // a short read, or the reads of one pull used up
   while (s.readWanted) {
+    if (stopped && (rx.unread > 0 || rx.finished || rx.isReset) && !hungUp(end, rx)) return schedulePull(socket);
     const data = readChunk(rx); // drains even after a reset, then throws it
     if (data) {
       if (rx.peerNeedsWake) end.notify();
       s.bytesRead += data.length;
       internals(socket)._unrefTimer();
       s.readWanted = socket.push(data);
+      stopped = data.length < READ_MAX || ++reads === READS_PER_PULL;
+      if (data.length < READ_MAX) markShortRead(socket);
       continue;
     }
     // FIN, and nothing before it left: data published between the empty read above and the
@@ -561,6 +581,20 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       return; // wake() resumes
     }
   }
+}
+
+/** epoll reports a socket once per poll: whatever comes for it after a short read (the FIN,
+ *  more data) is read at the next poll phase, even when the platform wakes it again in this
+ *  turn (a link serving a later mark, a second waitAsync). */
+function markShortRead(socket: RingSocket): void {
+  socket[kState].shortReadTurn = loopTurn();
+}
+
+/** libuv's exception (uv__stream_io): a poll that reports POLLHUP with a short read ends the
+ *  stream at once. Linux reports POLLHUP once both directions are shut: the peer's FIN arrived
+ *  and this side has sent its own. */
+function hungUp(end: ChannelEnd, rx: Ring): boolean {
+  return rx.finished && rx.unread === 0 && end.channel.tx.finished;
 }
 
 /**
@@ -726,7 +760,15 @@ function wake(socket: RingSocket): void {
   }
   // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
   // on 'read' while the socket is reading.
-  if (s.readWanted) pull(socket);
+  if (s.readWanted && s.shortReadTurn === loopTurn()) {
+    if (!s.wakeDeferred) {
+      s.wakeDeferred = true;
+      atNextRead(() => {
+        s.wakeDeferred = false;
+        wake(socket);
+      });
+    }
+  } else if (s.readWanted) pull(socket);
   if (socket.destroyed) return;
   // A vanished peer (see drain): a socket that is not reading learns it too, once nothing it
   // could still read is left, as a TCP socket's pending error surfaces on its next operation.
@@ -741,7 +783,7 @@ function poll(socket: RingSocket): boolean {
   const native = s.end!.platform !== 'threads' && nativePolling();
   if (!s.poll.begin(native)) return false;
   s.pollScheduled = true;
-  if (!native || !watchNatively(socket)) setImmediate(() => pollTick(socket));
+  if (!native || !watchNatively(socket)) atNextRead(() => pollTick(socket));
   return true;
 }
 
@@ -798,7 +840,7 @@ function pollTick(socket: RingSocket): void {
     wake(socket);
   } else if (s.poll.again()) {
     s.pollScheduled = true;
-    setImmediate(() => pollTick(socket));
+    atNextRead(() => pollTick(socket));
   } else {
     wake(socket); // the window is over: this time the wait sleeps
   }

@@ -7,6 +7,7 @@
 // wrapped streams are left exactly as Node treats them.
 
 import net from 'node:net';
+import os from 'node:os';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
@@ -50,6 +51,8 @@ function wrapperClass(): Found | null {
 }
 
 let patched = false;
+/** libuv's error for a write on a stream whose writing side has shut down. */
+const UV_EPIPE = -os.constants.errno.EPIPE;
 
 /** Makes JSStreamSockets that wrap a ring socket answer as the ring socket does. Idempotent. */
 export function patchStreamWrapper(): void {
@@ -142,6 +145,26 @@ export function patchStreamWrapper(): void {
           if (stream) stream.allowHalfOpen = true;
         }
         return result;
+      },
+    });
+  }
+  // A write after a shutdown: over TCP libuv refuses it at once with EPIPE (uv_write on a stream
+  // uv_shutdown has ended), and the caller carries on. The wrapper asserts instead that no
+  // shutdown is pending, which crashed the process when an http2 session was destroyed (and
+  // flushed its last frames) while its socket was ending after the peer's FIN. For a wrapper of
+  // a ring socket the write now fails as it would on the TCP handle.
+  const doWrite = (proto as unknown as { doWrite?: (this: Wrapper, req: unknown, bufs: unknown) => number }).doWrite;
+  if (typeof doWrite === 'function') {
+    let shutdownKey: symbol | null | undefined;
+    Object.defineProperty(proto, 'doWrite', {
+      configurable: true,
+      writable: true,
+      value(this: Wrapper, req: unknown, bufs: unknown): number {
+        if (ring(this)) {
+          shutdownKey ??= Object.getOwnPropertySymbols(this).find((k) => k.description === 'kCurrentShutdownRequest') ?? null;
+          if (shutdownKey !== null && (this as unknown as Record<symbol, unknown>)[shutdownKey] != null) return UV_EPIPE;
+        }
+        return doWrite.call(this, req, bufs);
       },
     });
   }

@@ -42,6 +42,9 @@ export interface LinkPlatform {
   /** This side armed its doorbell word `word` (a platform that waits on the word starts waiting;
    *  one with an eventfd needs nothing). */
   armDoorbell(word: number): void;
+  /** Runs `fn` in the loop's next poll phase, where libuv reports a socket that has more to read
+   *  (setImmediate where the platform cannot). */
+  atNextPoll?(fn: () => void): void;
   /** Keeps the event loop alive (or not) for this link: while any connection on it is ref'd. */
   ref(): void;
   unref(): void;
@@ -492,11 +495,19 @@ export class Link {
     this.#draining = true;
     try {
       Atomics.store(this.#words, this.#ownDoorbell, 0); // awake: the peer need not ring
+      // A connection is served once per doorbell, as epoll reports a socket once per poll: marks
+      // that come for it meanwhile (the FIN after its data) wait for the next poll phase.
+      const served = new Set<number>();
+      const again: number[] = [];
       for (let round = 0; round < DRAIN_ROUNDS && !this.#closed; round++) {
         let control = false;
         this.#own.drain((slot) => {
           if (slot === 0) control = true;
-          else this.#endAt(slot)?.wake();
+          else if (served.has(slot)) again.push(slot);
+          else {
+            served.add(slot);
+            this.#endAt(slot)?.wake();
+          }
         });
         if (control) this.#serveControl();
         if (this.#closed) return;
@@ -505,9 +516,11 @@ export class Link {
         if (!this.#own.any()) break;
         Atomics.store(this.#words, this.#ownDoorbell, 0);
       }
-      if (Atomics.load(this.#words, this.#ownDoorbell) === 0) {
-        // Still busy after DRAIN_ROUNDS: let the event loop breathe, then go on.
-        setImmediate(() => this.doorbell());
+      for (const slot of again) this.#own.mark(slot);
+      if (again.length > 0 || Atomics.load(this.#words, this.#ownDoorbell) === 0) {
+        // Still busy after DRAIN_ROUNDS, or served already: let the event loop turn, then go on.
+        Atomics.store(this.#words, this.#ownDoorbell, 0);
+        this.#later(() => this.doorbell());
       }
     } catch (err) {
       this.fail(`link failed: ${(err as Error).message}`);
@@ -515,6 +528,11 @@ export class Link {
       this.#draining = false;
     }
     if (!this.#closed) this.platform.armDoorbell(this.#ownDoorbell);
+  }
+
+  #later(fn: () => void): void {
+    if (this.platform.atNextPoll) this.platform.atNextPoll(fn);
+    else setImmediate(fn);
   }
 
   #endAt(slot: number): LinkChannelEnd | undefined {

@@ -74,6 +74,17 @@ export declare class RingPoller {
   cancel(id: number): void;
 }
 
+/** Callbacks from the loop phases a TCP socket's events come from (native/src/phases.c). */
+export declare class LoopPhases {
+  constructor(onPoll: () => void, onClose: (id: number) => void);
+  /** One onPoll() in the loop's next poll phase (this turn's, when asked before it). */
+  poll(): void;
+  /** onClose(id) in this turn's close phase, where a closed TCP handle's callback runs. */
+  close(id: number): void;
+  /** Word 0 counts the loop's turns (it changes just after each poll phase). */
+  readonly turn: Int32Array;
+}
+
 export interface XwayNativeLinux {
   platformAvailable: true;
   unavailableReason: null;
@@ -96,6 +107,8 @@ export interface XwayNativeLinux {
   /** memcpy `length` bytes from `memory` at `address` to `dst` (from `dstOffset`); both ranges checked. */
   copyOut(memory: Uint8Array, address: number, dst: Uint8Array, dstOffset: number, length: number): void;
   RingPoller: typeof RingPoller;
+  /** Missing from addons built before it (a stale prebuilt): the caller falls back to setImmediate. */
+  LoopPhases?: typeof LoopPhases;
   EventChannel: typeof EventChannel;
   CtlSocket: typeof CtlSocket;
   /** Socket file is chmod 0600; connections from another euid are dropped. */
