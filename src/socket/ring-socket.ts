@@ -82,9 +82,9 @@ const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
-/** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
 /** libuv reads a readable socket at most 32 times per poll event (uv__read). */
 const READS_PER_PULL = 32;
+/** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
 const ERRNO = { ECONNRESET: -104, EPIPE: -32, ETIMEDOUT: -110 } as const;
 
 function errnoError(code: keyof typeof ERRNO, syscall: string): NodeJS.ErrnoException {
