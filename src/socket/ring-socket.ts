@@ -556,8 +556,9 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       s.bytesRead += data.length;
       internals(socket)._unrefTimer();
       s.readWanted = socket.push(data);
-      stopped = data.length < READ_MAX || ++reads === READS_PER_PULL;
-      if (data.length < READ_MAX) markShortRead(socket);
+      const short = data.length < READ_MAX;
+      if (short) markShortRead(socket);
+      stopped = short || ++reads === READS_PER_PULL;
       continue;
     }
     // FIN, and nothing before it left: data published between the empty read above and the

@@ -495,19 +495,11 @@ export class Link {
     this.#draining = true;
     try {
       Atomics.store(this.#words, this.#ownDoorbell, 0); // awake: the peer need not ring
-      // A connection is served once per doorbell, as epoll reports a socket once per poll: marks
-      // that come for it meanwhile (the FIN after its data) wait for the next poll phase.
-      const served = new Set<number>();
-      const again: number[] = [];
       for (let round = 0; round < DRAIN_ROUNDS && !this.#closed; round++) {
         let control = false;
         this.#own.drain((slot) => {
           if (slot === 0) control = true;
-          else if (served.has(slot)) again.push(slot);
-          else {
-            served.add(slot);
-            this.#endAt(slot)?.wake();
-          }
+          else this.#endAt(slot)?.wake();
         });
         if (control) this.#serveControl();
         if (this.#closed) return;
@@ -516,10 +508,10 @@ export class Link {
         if (!this.#own.any()) break;
         Atomics.store(this.#words, this.#ownDoorbell, 0);
       }
-      for (const slot of again) this.#own.mark(slot);
-      if (again.length > 0 || Atomics.load(this.#words, this.#ownDoorbell) === 0) {
-        // Still busy after DRAIN_ROUNDS, or served already: let the event loop turn, then go on.
-        Atomics.store(this.#words, this.#ownDoorbell, 0);
+      if (Atomics.load(this.#words, this.#ownDoorbell) === 0) {
+        // Still busy after DRAIN_ROUNDS: let the event loop turn (to its next poll), then go on.
+        // (A connection woken twice in one turn reads once: the socket keeps libuv's one read
+        // event per poll itself, ring-socket.ts markShortRead.)
         this.#later(() => this.doorbell());
       }
     } catch (err) {
