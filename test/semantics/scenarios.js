@@ -501,10 +501,16 @@ add({
 // timer's expiry tells the phases apart: from the poll phase its immediate runs first, from the
 // check phase the expired timer does.
 
-/** Spins for `ms`, so that a timer set before has expired. */
-function spin(ms) {
-  const until = performance.now() + ms;
-  while (performance.now() < until) { /* spin */ }
+/** At the socket's first 'data': a 0 ms timer and an immediate, each noted when it runs, then
+ *  `then()`, then a spin until the timer has expired. */
+function probePhases(ctx, s, then = () => {}) {
+  s.once('data', () => {
+    setTimeout(() => ctx.note('client', 'timer'), 0);
+    setImmediate(() => ctx.note('client', 'immediate'));
+    then();
+    const until = performance.now() + 3;
+    while (performance.now() < until) { /* spin */ }
+  });
 }
 
 add({
@@ -519,11 +525,7 @@ add({
   client: {
     async run(ctx) {
       const s = await connected(ctx);
-      s.once('data', () => {
-        setTimeout(() => ctx.note('client', 'timer'), 0);
-        setImmediate(() => ctx.note('client', 'immediate'));
-        spin(3);
-      });
+      probePhases(ctx, s);
       await ctx.barrier('reading');
       await ctx.closed(s);
       await ctx.sleep(20);
@@ -547,12 +549,7 @@ add({
   client: {
     async run(ctx) {
       const s = await connected(ctx);
-      s.once('data', () => {
-        setTimeout(() => ctx.note('client', 'timer'), 0);
-        setImmediate(() => ctx.note('client', 'immediate'));
-        s.destroy();
-        spin(3);
-      });
+      probePhases(ctx, s, () => s.destroy());
       await ctx.barrier('reading');
       await ctx.closed(s);
       await ctx.sleep(20);
