@@ -40,7 +40,17 @@ export function registryDirectory(): string {
   if (XDG_RUNTIME_DIR && path.isAbsolute(XDG_RUNTIME_DIR) && isDirectory(XDG_RUNTIME_DIR)) {
     return path.join(path.resolve(XDG_RUNTIME_DIR), 'xway');
   }
-  return path.join(os.tmpdir(), `xway-${euid()}`);
+  return path.join(tmpdir(), `xway-${euid()}`);
+}
+
+/** os.tmpdir(), remembered while TMPDIR, TMP and TEMP stay as they were: os.tmpdir() reads them
+ *  through a slow path (≈ 2.4 µs here), and a burst of connects looks the directory up each. */
+let tmp: { key: string; dir: string } | null = null;
+function tmpdir(): string {
+  const { TMPDIR, TMP, TEMP } = process.env;
+  const key = `${TMPDIR}\0${TMP}\0${TEMP}`;
+  if (tmp?.key !== key) tmp = { key, dir: os.tmpdir() };
+  return tmp.dir;
 }
 
 function isDirectory(p: string): boolean {
