@@ -18,9 +18,11 @@ import { ensureRegistryDirectory, ownIdentity } from '../switch/registry.js';
 import { ownNamespaces } from '../switch/namespace.js';
 
 export const TABLE_VERSION = 1;
-/** How often the table may be rewritten: soon while it is small (an observer looking right after a
- *  connection should see it), less often as it grows (a burst of thousands is one write a second). */
-const flushInterval = () => (rows.size < 100 ? 20 : rows.size < 1000 ? 100 : 1000);
+/** How often the table may be rewritten, in ms: soon while it is small (an observer looking right
+ *  after a connection should see it), and in proportion to its size as it grows, so that writing it
+ *  costs a bounded share of the CPU however many connections come (a row a millisecond at most;
+ *  a burst of thousands is one write a second). */
+const flushInterval = () => Math.min(1000, Math.max(20, rows.size));
 const COPY_MS = 500;
 export const TABLE_FILE = /^channels-([0-9]+)-([0-9]+)-([0-9]+)-([0-9]+)\.json$/;
 
