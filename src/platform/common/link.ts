@@ -257,8 +257,6 @@ export class Link {
   /** The peer waits on the control ring and a record was put there without waking it. */
   #controlUnrung = false;
   #serving = false;
-  /** The peer sleeps and must be rung at the end of this JS job (ringAtJobEnd). */
-  #ringDue = false;
   #reaper: NodeJS.Timeout | null = null;
   #reapDelay = REAP_MS;
   /** Acceptor: the open ends, by slot. */
@@ -470,16 +468,8 @@ export class Link {
 
   #ringPeer(): void {
     if (Atomics.load(this.#words, this.#peerDoorbell) !== 0 && Atomics.exchange(this.#words, this.#peerDoorbell, 0) === 1) {
-      this.#ringDue = true;
-      ringAtJobEnd(this);
+      this.platform.ring(this.#peerDoorbell);
     }
-  }
-
-  /** Rings the peer's doorbell if #ringPeer found it asleep during this JS job. */
-  ringDue(): void {
-    if (!this.#ringDue) return;
-    this.#ringDue = false;
-    if (!this.#closed) this.platform.ring(this.#peerDoorbell);
   }
 
   /** Holds wake-ups of the peer back until the matching release(): marks still go at once. */
@@ -912,32 +902,6 @@ export class Link {
 export const LINK_IDLE_MS = Number(process.env.XWAY_LINK_IDLE_MS) || 2000;
 /** A ring of ours left empty this long gives its data pages back. */
 export const IDLE_RELEASE_MS = 1000;
-/**
- * Links whose peer must be rung once the current JS job ends. A job that opens or writes to many
- * connections of a link (a burst of connects, a server answering a batch of requests) wakes the
- * peer once for all of them, and the peer finds them all marked: one system call and one wake-up
- * instead of one per connection whose mark met a sleeping peer. The job's end is a microtask,
- * which runs before the event loop can block; 'exit' rings what a process.exit() left due.
- */
-const due = new Set<Link>();
-let exitHooked = false;
-
-function ringAtJobEnd(link: Link): void {
-  if (due.size === 0) queueMicrotask(ringAllDue);
-  due.add(link);
-  if (!exitHooked) {
-    exitHooked = true;
-    process.once('exit', ringAllDue);
-  }
-}
-
-function ringAllDue(): void {
-  for (const link of due) {
-    due.delete(link);
-    link.ringDue();
-  }
-}
-
 const OS_PAGE = 4096;
 
 /** The route in a channel's control block (set by the initiator, read by the acceptor). */
