@@ -15,10 +15,11 @@ type Listening = net.Server & { close(cb?: () => void): unknown };
 const now = () => performance.now();
 
 /** Descriptors, memory and CPU time of this process (memory after a full collection, when the
- *  peer runs with --expose-gc, as the bench's peers do: garbage is not a connection's cost). */
-export function probe(connections: number): Probe {
+ *  peer runs with --expose-gc, as the bench's peers do: garbage is not a connection's cost), unless
+ *  `collect` is false. */
+export function probe(connections: number, collect = true): Probe {
   const cpu = process.cpuUsage(); // before the collection, which is the probe's cost, not the peer's
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined;
   gc?.();
   gc?.();
   const status = readFileSync('/proc/self/status', 'utf8');

@@ -462,7 +462,7 @@ function onMessage(m: ToPeer): void {
     case 'closeAll':
       return answer(m.id, () => connsClient.closeAll(), (ms) => ({ id: m.id, done: { ms } }));
     case 'probe':
-      post({ id: m.id, probe: probe(connsServer ? connsServer.sockets.size : connsClient.held.length) });
+      post({ id: m.id, probe: probe(connsServer ? connsServer.sockets.size : connsClient.held.length, m.collect !== false) });
       return;
     case 'run':
       try {

@@ -99,7 +99,8 @@ export type ToPeer =
   | { type: 'parallel'; id: number; spec: Spec; address: PeerAddress; n: number }
   | { type: 'traffic'; id: number; bytes: number }
   | { type: 'closeAll'; id: number }
-  | { type: 'probe'; id: number }
+  /** `collect`: a full garbage collection first (memory figures); CPU-only probes skip it. */
+  | { type: 'probe'; id: number; collect?: boolean }
   | { type: 'exit' };
 
 export type PeerAddress = { port: number } | { path: string } | { ports: number[] };
