@@ -128,6 +128,7 @@ test('the directory is created with mode 0700 whatever the umask, and read from 
 
 test('default directory: $XDG_RUNTIME_DIR/xway when it exists, else <tmpdir>/xway-<uid>', () => {
   const saved = process.env.XDG_RUNTIME_DIR;
+  const savedTmp = process.env.TMPDIR;
   try {
     const xdg = freshDir();
     delete process.env.XWAY_DIR;
@@ -135,9 +136,16 @@ test('default directory: $XDG_RUNTIME_DIR/xway when it exists, else <tmpdir>/xwa
     assert.is(registryDirectory(), path.join(xdg, 'xway'));
     process.env.XDG_RUNTIME_DIR = path.join(xdg, 'missing');
     assert.is(registryDirectory(), path.join(os.tmpdir(), `xway-${process.geteuid()}`));
+    // The temporary directory is remembered, but only while TMPDIR says the same.
+    process.env.TMPDIR = xdg;
+    assert.is(registryDirectory(), path.join(xdg, `xway-${process.geteuid()}`));
+    delete process.env.TMPDIR;
+    assert.is(registryDirectory(), path.join(os.tmpdir(), `xway-${process.geteuid()}`));
   } finally {
     if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
     else process.env.XDG_RUNTIME_DIR = saved;
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
   }
 });
 
