@@ -52,6 +52,9 @@ export interface LinkPlatform {
   /** Gives the pages of chunk `chunk`, bytes [offset, offset+length) (whole 4 KiB pages), back to
    *  the system in every process that maps them. Absent where pages cannot be given back. */
   discard?(chunk: number, offset: number, length: number): void;
+  /** Makes the end of a connection on this link, for a platform whose ends are a class of their
+   *  own (Xen's, which the socket layer and observers recognise). Default: a LinkChannelEnd. */
+  createEnd?(link: Link, slot: number, generation: number, channel: Channel, chunk: number, chunkOffset: number): LinkChannelEnd;
 }
 
 /** What a link's acceptor asks its thread's listeners about an OPEN. */
@@ -126,9 +129,11 @@ export class LinkChannelEnd extends ChannelEndBase {
     super.wake();
   }
 
-  /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase). */
-  linkLost(reason: string): void {
-    this.peerLost(reason);
+  /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase) — or, when the
+   *  peer's whole machine vanished (a destroyed Xen domain), nothing is closed (peerVanished). */
+  linkLost(reason: string, vanished = false): void {
+    if (vanished) this.peerVanished(reason);
+    else this.peerLost(reason);
   }
 
   armWake(): void {
@@ -284,7 +289,7 @@ export class Link {
     this.#generations.set(slot, generation);
     const channel = Channel.create(place.memory, place.offset + where.offset, { capacityA, capacityB }, 'initiator');
     writeRoute(place.memory, place.offset + where.offset, route);
-    const end = new LinkChannelEnd(this, slot, generation, channel, where.chunk, where.offset);
+    const end = this.#newEnd(slot, generation, channel, where.chunk, where.offset);
     end.connection = { port: 0, route }; // the port comes with ACCEPT
     const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, peerDone: false };
     this.#slots.set(slot, record);
@@ -293,6 +298,10 @@ export class Link {
     const accepted = new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
     this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port });
     return { end, accepted };
+  }
+
+  #newEnd(slot: number, generation: number, channel: Channel, chunk: number, offset: number): LinkChannelEnd {
+    return this.platform.createEnd?.(this, slot, generation, channel, chunk, offset) ?? new LinkChannelEnd(this, slot, generation, channel, chunk, offset);
   }
 
   /** First fit over the chunks; a new chunk (and a GROW) when none has room. */
@@ -508,7 +517,7 @@ export class Link {
       decision.release();
       return refuse('malformed');
     }
-    const end = new LinkChannelEnd(this, m.slot, m.generation, channel, m.chunk, m.offset);
+    const end = this.#newEnd(m.slot, m.generation, channel, m.chunk, m.offset);
     const info: ConnectionInfo = { port: decision.port, route };
     end.connection = info;
     this.#accepted.set(m.slot, { end, release: decision.release });
@@ -605,12 +614,14 @@ export class Link {
   }
 
   /** The lifeline went (the peer died, or its link broke): every connection is closed on the
-   *  peer's behalf, as its kernel would have; the link lets go of its pages once they are done. */
-  lost(reason: string): void {
+   *  peer's behalf, as its kernel would have; the link lets go of its pages once they are done.
+   *  `how` 'vanished': the peer's machine is gone without closing anything (a destroyed Xen
+   *  domain), so its connections time out instead (ChannelEndBase.peerVanished). */
+  lost(reason: string, how: 'closed' | 'vanished' = 'closed'): void {
     if (this.#closed) return;
     this.#lost = reason;
     this.#shutdown();
-    for (const end of this.#ends()) end.linkLost(reason);
+    for (const end of this.#ends()) end.linkLost(reason, how === 'vanished');
   }
 
   /** The peer broke the link's rules: its connections are reset and the link is closed. */
