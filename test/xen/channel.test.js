@@ -280,6 +280,39 @@ test('a connection closed on one side is a FIN on the other; the link stays for 
   await nothingHeld('after the idle link closed');
 });
 
+test('offers/ or a domain\'s node removed: the listener puts it back, owner-only, and takes new links', async () => {
+  // Any domain allowed to write a node may remove it with all under it. dom0 may remove anything,
+  // so it plays here what a guest may do to its own node (guests.test.js: what it may not).
+  const { listener, next } = listenAll(7012);
+  const xs = new native.XenStore(() => {});
+  try {
+    const { link } = lookupXenEndpoint(0, 7012);
+    const offers = `/local/domain/0/data/xway/links/${link}/offers`;
+    for (const removed of [offers, `${offers}/0`]) {
+      xs.rm(removed);
+      assert.is(xs.directory(removed), null, `${removed} removed`);
+      assert.ok(await settle(() => xs.directory(`${offers}/0`) !== null, 3000), `the listener put ${removed} back`);
+      assert.equal(xs.getPermissions(offers), ['n0'], 'offers/: the listener\'s alone');
+      assert.equal(xs.getPermissions(`${offers}/0`), ['n0'], 'its own domain\'s node');
+      // A new link (the last one has gone idle and closed), offered through the node put back.
+      assert.is(xenResources().links, 0);
+      const client = await within(10000, connectXen(0, 7012, { capacity: 16384 }), `connect after ${removed} was removed`);
+      const server = await within(10000, next(), 'accept');
+      client.channel.tx.write(Buffer.from('still here'));
+      client.notify();
+      await settle(() => server.channel.rx.unread > 0);
+      assert.is(readAll(server), 'still here');
+      client.close();
+      server.close();
+      assert.ok(await settle(() => xenResources().links === 0, LINK_IDLE_MS + 3000), 'the idle link closed');
+    }
+  } finally {
+    xs.close();
+    listener.close();
+  }
+  await nothingHeld('after offers/ was put back');
+});
+
 test('a client process killed with SIGKILL: every connection on its link sees the peer lost; nothing leaks', async () => {
   const { listener, next } = listenAll(7004);
   const child = startPeer(['connect', '0', '7004', '3']);

@@ -50,6 +50,10 @@ export class OfferNodes {
     if (this.#closed) return;
     const xs = xenStore();
     const want = this.#allowed ? new Set([this.#self, ...this.#allowed]) : this.#known();
+    // offers/ itself first: removed (only a privileged domain can), it comes back ours alone.
+    try {
+      xs.writeAll([[this.#base, null, [`n${this.#self}`]]]);
+    } catch { /* XenStore gone: nothing to sync */ }
     for (const d of want) {
       const perms = d === this.#self ? [`n${this.#self}`] : [`n${this.#self}`, `b${d}`];
       try {
