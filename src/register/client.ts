@@ -19,21 +19,33 @@ type Normalized = [Options, (() => void) | null];
 type Connect = (this: net.Socket, ...args: unknown[]) => net.Socket;
 
 const normalizeArgs = (net as unknown as { _normalizeArgs(args: unknown[]): Normalized })._normalizeArgs;
+/** The mark net's own normalizeArgs puts on its result (internal/net's normalizedArgsSymbol). */
+const kNormalized = Object.getOwnPropertySymbols(normalizeArgs([]))[0];
 const kOriginalConnect = Symbol.for('xway.originalConnect');
 
 export function patchClient(): void {
   const proto = net.Socket.prototype as unknown as { connect: Connect };
   const originalConnect = proto.connect;
   const connect = function (this: net.Socket, ...args: unknown[]) {
-    // net.connect() passes its already normalized arguments as one array.
-    const normalized = Array.isArray(args[0]) ? (args[0] as unknown as Normalized) : normalizeArgs(args);
+    // net.connect() passes its already normalized arguments as one array (marked so: any other
+    // array is an options argument that net rejects, and so do we, through net).
+    const first = args[0] as Normalized & { [key: symbol]: unknown };
+    const normalized = Array.isArray(first) && kNormalized !== undefined && first[kNormalized] ? first : normalizeArgs(args);
     const [options, cb] = normalized;
     const self = this as net.Socket & { _handle?: unknown };
     // A socket with a handle already (a TLSSocket that tls.connect() connects itself, one made from
-    // a descriptor), or one connecting or destroyed: net's business.
-    if (self._handle || this.connecting || this.destroyed || !ringPossible(options)) return originalConnect.apply(this, args);
+    // a descriptor), or one connecting: net's business. A closed one connects anew, as with net
+    // (a closed ring socket becomes a plain one first when TCP takes it).
+    const ringBefore = Symbol.for('xway.ringSocket') in this;
+    if (self._handle || this.connecting || !ringPossible(options)) {
+      if (ringBefore) heavy().plainAgain(this);
+      return originalConnect.apply(this, args);
+    }
     const h = heavy();
-    if (!h.connectInPlace(this, options, cb, h.planConnection(options))) return originalConnect.apply(this, args);
+    if (!h.connectInPlace(this, options, cb, h.planConnection(options))) {
+      h.plainAgain(this);
+      return originalConnect.apply(this, args);
+    }
     return this;
   } as Connect & { [kOriginalConnect]?: Connect };
   connect[kOriginalConnect] = originalConnect;
@@ -58,6 +70,11 @@ export function patchClient(): void {
     h.connectInPlace(ring, options, null, plan);
     ring.allowHalfOpen = true;
     ring.once('connect', () => h.tcpView(socket, ring));
+    // Over TCP the TLSSocket is the connecting socket: destroyed (an aborted signal, destroy()),
+    // its connect goes with it. The ring below must go too, quietly, not fail later on its own.
+    socket.once('close', () => {
+      if (ring.connecting && !ring.destroyed) ring.destroy();
+    });
     if (options.timeout) socket.setTimeout(options.timeout); // tls only applies it to sockets it connects
     return socket;
   };

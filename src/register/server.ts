@@ -21,7 +21,7 @@ export function patchServer(): void {
 
   proto.listen = function (this: ServerInternals, ...args: unknown[]) {
     const result = (listen as (...a: unknown[]) => net.Server).apply(this, args);
-    if (!this[kNoRegister]) whenBound(this, () => startEndpoint(this));
+    if (!this[kNoRegister]) whenBound(this, args, () => startEndpoint(this));
     return result;
   } as typeof proto.listen;
 

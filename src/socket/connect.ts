@@ -11,11 +11,11 @@
 import dns from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
-import { connectHost } from '../platform/host/connect.js';
+import { connectHost, linkListens } from '../platform/host/connect.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
-import { lookupEndpoint, type RegistryEntry } from '../switch/registry.js';
+import { lookupEndpoint, recentEntry, type RegistryEntry } from '../switch/registry.js';
 import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/policy.js';
 import { XwayError } from '../errors.js';
 import type { ChannelEnd } from '../platform/types.js';
@@ -89,6 +89,9 @@ export function planConnection(options: Normalized[0]): Plan {
   if (unavailable !== null) return tcp(unavailable);
   let entry: RegistryEntry | null;
   const problems: string[] = [];
+  // A server found live in the last second, whose thread our link says still listens on the port.
+  const recent = recentEntry(port, literal ? host : undefined, (e) => linkListens(e.controlPath, port));
+  if (recent) return { kind: 'host', entry: recent, host, port };
   try {
     entry = lookupEndpoint(port, literal ? host : undefined, problems);
   } catch (err) {
@@ -129,9 +132,15 @@ export function connectInPlace(socket: net.Socket, options: Normalized[0], liste
   }
   const proto = Object.getPrototypeOf(socket);
   if (proto !== net.Socket.prototype && proto !== RingSocket.prototype) return false;
-  const ring = socket instanceof RingSocket ? socket : RingSocket.adopt(socket);
+  const ring = socket instanceof RingSocket ? socket.renew() : RingSocket.adopt(socket);
+  if (ring.destroyed) (ring as unknown as { _undestroy(): void })._undestroy(); // as net's connect() does
   startRing(ring, options, listener, plan, 'auto');
   return true;
+}
+
+/** A closed RingSocket that connects again over TCP: a plain net.Socket first, for net. */
+export function plainAgain(socket: net.Socket): void {
+  if (socket instanceof RingSocket) Object.setPrototypeOf(socket, net.Socket.prototype);
 }
 
 /** Runs a ring connect on `socket` the way net runs a TCP connect. */
@@ -176,9 +185,24 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
           end.close();
           return;
         }
-        debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`})`);
-        socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
-        if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        const connected = () => {
+          debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`}${end instanceof LinkChannelEnd && end.early ? ', at once' : ''})`);
+          socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
+          if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+        };
+        if (!(end instanceof LinkChannelEnd && end.early)) return connected();
+        // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
+        // comes at the loop's next turn (net's comes from the next poll), and the server is woken
+        // once, after it, for the OPEN and whatever the program wrote on 'connect'.
+        setImmediate(() => {
+          if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
+          const release = end.hold();
+          try {
+            connected();
+          } finally {
+            release();
+          }
+        });
       },
       (err: Error) => {
         if (socket.destroyed || !socket.connecting) return;

@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { ChannelEnd } from '../platform/types.js';
 import { listenHost, type HostListener } from '../platform/host/listen.js';
 import { DEFAULT_MAX_CAPACITY } from '../platform/host/limits.js';
-import { LinkChannelEnd, type OpenDecision, type OpenRequest } from '../platform/common/link.js';
+import { Link, LinkChannelEnd, type OpenDecision, type OpenRequest } from '../platform/common/link.js';
 import { publishChannel, publishCopiedChannel } from '../stat/publish.js';
 import { XenChannelEnd } from '../platform/xen/channel-end.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
@@ -22,6 +22,7 @@ import { xenUnavailableReason } from '../platform/xen/native.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
 import { isLocalHost } from '../switch/policy.js';
 import { EphemeralPorts, routeTo, serverView, servesHost, type ConnectionView, type Route } from './identity.js';
+import { PortGrants } from './port-grants.js';
 
 /** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload. */
 export const kNoRegister: unique symbol = Symbol.for('xway.noRegister') as never;
@@ -67,28 +68,70 @@ interface Served {
   ports: EphemeralPorts;
   maxCapacity: number;
   refd: boolean;
+  /** This listener's number in the links' listener tables (never 0), and its ports granted to links. */
+  epoch: number;
+  grants: PortGrants;
 }
 
 /** This thread's served ports, and the link listener they share. */
 const served = new Map<number, Served>();
 let links: HostListener | null = null;
+/** The links that have opened connections to this thread: their listener tables show `served`. */
+const linksSeen = new Set<Link>();
+let lastEpoch = 0;
+
+function nextEpoch(): number {
+  lastEpoch = (lastEpoch % 65535) + 1;
+  return lastEpoch;
+}
+
+/** A link's first OPEN: from now on its listener table follows this thread's listeners. */
+function know(link: Link): void {
+  if (linksSeen.has(link)) return;
+  linksSeen.add(link);
+  for (const s of served.values()) link.setListener(s.address.port, s.epoch);
+  const onclose = link.onclose;
+  link.onclose = () => {
+    onclose?.();
+    linksSeen.delete(link);
+    for (const s of served.values()) s.grants.drop(link);
+  };
+}
+
+/** A new link: it learns our listeners, with ports for each, so that even its first connection to
+ *  one of them need not wait for us. */
+function welcome(link: Link): void {
+  know(link);
+  for (const s of served.values()) s.grants.refill(link, false);
+}
 
 /** What a link's OPEN for `request.port` gets: the server's answer, as TCP's listen queue gives it. */
-function decide(request: OpenRequest): OpenDecision {
+function decide(request: OpenRequest, link: Link): OpenDecision {
   const s = served.get(request.port);
   if (!s) return { refuse: 'not-listening', why: `nothing listens on port ${request.port} here` };
   const why = admits(s.address, request.route);
   if (why !== null) return { refuse: 'malformed', why };
+  know(link);
   let port: number;
-  try {
-    port = s.ports.allocate();
-  } catch (err) {
-    return { refuse: 'limit', why: (err as Error).message };
+  if (request.clientPort !== 0) {
+    // Connected already, with a port we granted this link (a stale or foreign one is refused,
+    // which the client takes as a reset: a connection this listener never queued).
+    if (!s.grants.take(link, request.clientPort)) return { refuse: 'malformed', why: `port ${request.clientPort} was not granted to this link` };
+    port = request.clientPort;
+  } else {
+    try {
+      port = s.ports.allocate();
+    } catch (err) {
+      return { refuse: 'limit', why: (err as Error).message };
+    }
   }
   return {
     port,
     maxCapacity: s.maxCapacity,
-    take: (end) => acceptRing(s.server, end, s.address),
+    take: (end) => {
+      acceptRing(s.server, end, s.address);
+      if (served.get(request.port) === s) s.grants.refill(link, request.clientPort === 0);
+    },
     release: () => s.ports.release(port),
   };
 }
@@ -114,7 +157,7 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   const controlPath = threadControlPath();
   const opened = links === null;
   if (!links) {
-    links = listenHost(controlPath, { linkBytes: options.ringMemoryPerLink, admitPeer: peerRefusal }, decide);
+    links = listenHost(controlPath, { linkBytes: options.ringMemoryPerLink, admitPeer: peerRefusal, onLink: welcome }, decide);
     try {
       shareControlSocket(controlPath); // owner-only unless XWAY_ALLOW_GROUP / XWAY_ALLOW_UIDS
     } catch (err) {
@@ -123,7 +166,10 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
       throw err;
     }
   }
-  const entry: Served = { server: s, address, ports: new EphemeralPorts(), maxCapacity: options.maxRingCapacity ?? DEFAULT_MAX_CAPACITY, refd: !s[kUnref] };
+  const ports = new EphemeralPorts();
+  const maxCapacity = options.maxRingCapacity ?? DEFAULT_MAX_CAPACITY;
+  const epoch = nextEpoch();
+  const entry: Served = { server: s, address, ports, maxCapacity, refd: !s[kUnref], epoch, grants: new PortGrants(ports, address.port, epoch, maxCapacity) };
   let registration: Registration;
   try {
     registration = registerEndpoint({ port: address.port, host: address.address, controlPath, ringCapacity: options.ringCapacity });
@@ -135,6 +181,10 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
     throw err;
   }
   served.set(address.port, entry);
+  for (const link of linksSeen) {
+    link.setListener(address.port, epoch);
+    entry.grants.refill(link, false);
+  }
   refLinks();
   // Clients in other Xen domains of this machine find the same server through XenStore. Where Xen
   // is absent, or the endpoint cannot be published, host clients are still served.
@@ -147,7 +197,12 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   s[kEndpoint] = {
     close() {
       registration.close();
-      if (served.get(address.port) === entry) served.delete(address.port);
+      if (served.get(address.port) === entry) {
+        served.delete(address.port);
+        // At once, as close() closes a listening socket: a client's next connect sees no listener.
+        for (const link of linksSeen) link.setListener(address.port, 0);
+        entry.grants.close();
+      }
       if (served.size === 0 && links) {
         links.close(); // links already up stay until their clients close them
         links = null;
@@ -259,7 +314,7 @@ function publish(socket: RingSocket, end: ChannelEnd, port: number): void {
   const where = end instanceof LinkChannelEnd ? end.location() : null;
   const unpublish = where !== null
     ? publishChannel({
-      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, fileOffset: where.fileOffset, size: end.channel.byteLength, clientPlace: end.peer,
+      port, clientPid: end.peer.pid ?? 0, segmentFd: where.fd, segmentIno: where.ino, fileOffset: where.fileOffset, size: end.channel.byteLength, clientPlace: end.peer,
       capacityA: end.channel.capacityA, capacityB: end.channel.capacityB,
     })
     : end instanceof XenChannelEnd

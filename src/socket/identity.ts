@@ -180,4 +180,11 @@ export class EphemeralPorts {
   get size(): number {
     return this.#live.size;
   }
+
+  /** Ports neither live nor resting, of the whole range (an estimate: resting ones are counted
+   *  until the next allocate() lets them go). */
+  get free(): number {
+    const [low, high] = ephemeralRange();
+    return high - low + 1 - this.#live.size - this.#resting.size;
+  }
 }

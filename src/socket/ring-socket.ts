@@ -23,6 +23,7 @@ import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
 import { PollPolicy } from './poll-policy.js';
 import { readChunk } from './receive-pool.js';
+import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
 export interface RingSocketOptions extends net.SocketConstructorOpts {
@@ -41,6 +42,8 @@ interface PendingWrite {
   callback: Callback;
   /** Copied into the ring before the server accepted: its callback waits for 'connect'. */
   early?: boolean;
+  /** Made while connecting: as net does, a 'close' before 'connect' fails it (this listener). */
+  onClose?: () => void;
 }
 
 /** The ring transport's part of a socket. */
@@ -59,9 +62,13 @@ class RingState {
   unrefd = false;
   readonly poll = new PollPolicy();
   pollScheduled = false;
+  /** Chunks Writable still holds that were copied into the ring while connecting (copyAhead), in
+   *  order: when Writable hands them over after 'connect', they are not copied again. */
+  ahead: (Buffer | string)[] = [];
 }
 
-const kState = Symbol('xway.ringSocket');
+/** A ring socket's state (also the mark stream-wrap.ts looks for: it stays after a fallback). */
+const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
@@ -75,6 +82,25 @@ function errnoError(code: keyof typeof ERRNO, syscall: string): NodeJS.ErrnoExce
 
 function toBuffer(chunk: Buffer | string, encoding: BufferEncoding): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+}
+
+function closedBeforeConnection(): Error {
+  return Object.assign(new Error('Socket closed before the connection was established'), { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
+}
+
+/** A write made while connecting is failed by a 'close' before 'connect', as net's is. */
+function failOnClose(socket: RingSocket, write: PendingWrite): void {
+  write.onClose = () => {
+    write.onClose = undefined;
+    write.callback(closedBeforeConnection());
+  };
+  socket.once('close', write.onClose);
+}
+
+function connectedNow(socket: RingSocket, write: PendingWrite | null): void {
+  if (!write?.onClose) return;
+  socket.off('close', write.onClose);
+  write.onClose = undefined;
 }
 
 function socketClosed(): Error {
@@ -99,6 +125,7 @@ export class RingSocket extends net.Socket {
   constructor(options: RingSocketOptions = {}) {
     super(options);
     this[kState] ??= new RingState(); // net's constructor may already have destroyed it (an aborted signal)
+    patchStreamWrapper();
   }
 
   /** Makes `socket` — a net.Socket not yet connected, of no subclass — a RingSocket in place. */
@@ -106,7 +133,16 @@ export class RingSocket extends net.Socket {
     Object.setPrototypeOf(socket, RingSocket.prototype);
     const ring = socket as RingSocket;
     ring[kState] = new RingState();
+    patchStreamWrapper();
     return ring;
+  }
+
+  /** A closed RingSocket connected again (net lets a closed socket connect anew): fresh state,
+   *  and un-destroyed as net's connect() un-destroys a socket it gives a new handle. */
+  renew(): this {
+    this[kState] = new RingState();
+    if (this.destroyed) (this as unknown as { _undestroy(): void })._undestroy();
+    return this;
   }
 
   /** A connected RingSocket over a channel end made by hand (createThreadChannel, connectHost…):
@@ -146,6 +182,7 @@ export class RingSocket extends net.Socket {
     if (s.pending) {
       s.pending.early = true;
       flush(this);
+      copyAhead(this);
     }
   }
 
@@ -161,6 +198,7 @@ export class RingSocket extends net.Socket {
     this.emit('connect');
     this.emit('ready');
     const pending = s.pending;
+    connectedNow(this, pending);
     if (pending) {
       internals(this)._pendingData = null;
       internals(this)._pendingEncoding = '';
@@ -187,6 +225,8 @@ export class RingSocket extends net.Socket {
       s.pending.offset = 0;
     }
     s.end = null;
+    s.ahead = []; // Writable still holds them: net sends them
+    connectedNow(this, s.pending); // net's own write path takes the write over, with its own listener
     const backlog = { write: s.pending, final: s.pendingFinal, readWanted: s.readWanted };
     s.pending = null;
     s.pendingFinal = null;
@@ -258,11 +298,28 @@ export class RingSocket extends net.Socket {
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
-    dispatch(this, { chunks: [toBuffer(chunk, encoding)], index: 0, offset: 0, callback }, chunk, encoding);
+    dispatch(this, { chunks: unsent(this, [{ chunk, encoding }]), index: 0, offset: 0, callback }, chunk, encoding);
   }
 
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: Callback): void {
-    dispatch(this, { chunks: chunks.map((c) => toBuffer(c.chunk, c.encoding)), index: 0, offset: 0, callback }, chunks, '');
+    dispatch(this, { chunks: unsent(this, chunks), index: 0, offset: 0, callback }, chunks, '');
+  }
+
+  // Writable takes a write while another is in flight into its buffer; while connecting, the
+  // bytes go on into the ring at once (copyAhead), as over TCP they are all in the kernel before
+  // the server reads the first.
+  // (Defined on the prototype: net.Socket's write has overloads a method cannot restate.)
+  static {
+    const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
+    Object.defineProperty(RingSocket.prototype, 'write', {
+      configurable: true,
+      writable: true,
+      value: function (this: RingSocket, ...args: unknown[]): boolean {
+        const result = write.apply(this, args);
+        if (this.connecting && this[kState].end) copyAhead(this);
+        return result;
+      },
+    });
   }
 
 
@@ -289,6 +346,15 @@ export class RingSocket extends net.Socket {
     });
   }
 
+  /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
+   *  turn (ChannelEnd.hold), not once for each. */
+  override end(...args: unknown[]): this {
+    const release = this.connecting ? undefined : this[kState]?.end?.hold?.();
+    (net.Socket.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
+    if (release) setImmediate(release); // after _final's, queued by end() when nothing waits
+    return this;
+  }
+
   override _destroy(error: Error | null, callback: Callback): void {
     const s = (this[kState] ??= new RingState());
     const hadHandle = s.end !== null || s.settingUp;
@@ -308,13 +374,18 @@ export class RingSocket extends net.Socket {
       server._emitCloseIfDrained?.();
     }
     callback(error);
-    process.nextTick(() => {
-      pending?.callback(null);
+    // net emits 'close' from the handle's close callback — libuv runs those in the loop's close
+    // phase, after this turn's promise jobs and the check phase — and, with no handle ever, on the
+    // next tick. Requests in flight complete just before, without an error.
+    const closed = () => {
+      if (!pending?.onClose) pending?.callback(null); // else its 'close' listener fails it
       pendingFinal?.(null);
       // net's 'close' carries hadError once a handle existed, and nothing before.
       if (hadHandle) this.emit('close', !!error);
       else this.emit('close');
-    });
+    };
+    if (hadHandle) setImmediate(closed);
+    else process.nextTick(closed);
   }
 
 
@@ -459,6 +530,44 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
   }
 }
 
+/**
+ * While connecting, with the ring prepared and the write in flight all in it: copies the writes
+ * Writable holds behind it into the ring too, whole ones while they fit (the rest follows
+ * 'connect', in order). Corked writes stay held, as they would over TCP.
+ */
+function copyAhead(socket: RingSocket): void {
+  const s = socket[kState];
+  const end = s.end;
+  if (!end || end.closed || !socket.connecting) return;
+  if (s.pending && s.pending.index < s.pending.chunks.length) return; // the write in flight is not all in yet
+  const state = (socket as unknown as { _writableState: { buffered?: { chunk: Buffer | string; encoding: BufferEncoding }[]; bufferedIndex?: number; corked: number } })._writableState;
+  if (!Array.isArray(state.buffered) || state.corked) return;
+  const tx = end.channel.tx;
+  for (let i = (state.bufferedIndex ?? 0) + s.ahead.length; i < state.buffered.length; i++) {
+    const { chunk, encoding } = state.buffered[i];
+    const bytes = toBuffer(chunk, encoding);
+    if (tx.writable < bytes.length) return;
+    tx.write(bytes);
+    if (tx.peerNeedsWake) end.notify();
+    s.ahead.push(chunk);
+  }
+}
+
+/** The chunks of a write as buffers, less those copyAhead already put into the ring. */
+function unsent(socket: RingSocket, chunks: { chunk: Buffer | string; encoding: BufferEncoding }[]): Buffer[] {
+  const ahead = socket[kState].ahead;
+  const out: Buffer[] = [];
+  for (const { chunk, encoding } of chunks) {
+    if (ahead.length > 0 && ahead[0] === chunk) {
+      ahead.shift();
+      socket[kState].bytesDispatched += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+      continue;
+    }
+    out.push(toBuffer(chunk, encoding));
+  }
+  return out;
+}
+
 /** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
  *  once; while connecting it waits (net's _pendingData), counted there. */
 function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encoding: string): void {
@@ -467,6 +576,7 @@ function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encodi
   if (socket.connecting) {
     internals(socket)._pendingData = data;
     internals(socket)._pendingEncoding = encoding;
+    failOnClose(socket, write);
     if (s.end) { // prepared: the bytes go now, the callback after 'connect'
       write.early = true;
       flush(socket);
@@ -504,10 +614,11 @@ function flush(socket: RingSocket): void {
         n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
-        // The peer closed: this write is sent and answered with a reset, as a kernel answers
-        // data for a closed socket; the next write sees it.
+        // The peer closed: what the kernel would take into its send buffer (a ring's worth) is
+        // sent and answered with a reset, which the next write sees — or, for a write larger than
+        // that, the rest of this one (the loop's next ring call throws the reset).
         if (tx.abort().wakeConsumer) end.notify();
-        n = left;
+        n = Math.min(left, tx.capacity);
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {

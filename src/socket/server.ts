@@ -43,7 +43,7 @@ export class XwayServer extends net.Server {
 
   override listen(...args: unknown[]): this {
     (super.listen as (...a: unknown[]) => this)(...args);
-    whenBound(this, () => this.#openEndpoint());
+    whenBound(this, args, () => this.#openEndpoint());
     return this;
   }
 

@@ -86,6 +86,8 @@ export interface ChannelToPublish {
   clientPid: number;
   /** The memfd holding the channel, and where in it the channel begins. */
   segmentFd: number;
+  /** The segment's inode, if the caller knows it (saves an fstat per connection). */
+  segmentIno?: number;
   fileOffset?: number;
   /** Bytes of the channel. */
   size: number;
@@ -150,7 +152,7 @@ let exitHook = false;
 export function publishChannel(c: ChannelToPublish): () => void {
   let row: PublishedChannel;
   try {
-    const ino = fs.fstatSync(c.segmentFd).ino;
+    const ino = c.segmentIno ?? fs.fstatSync(c.segmentFd).ino;
     const at = c.fileOffset ?? 0;
     row = {
       id: `${process.pid}:${++counter}`, platform: 'host', port: c.port, clientPid: c.clientPid, since: Date.now(),

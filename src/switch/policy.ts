@@ -18,9 +18,10 @@ export function transportPolicy(option?: string): TransportPolicy {
 /** True when `host` names this machine: loopback, one of its interface addresses, or its
  *  host name. Decided without DNS, so connect() can choose synchronously. */
 export function isLocalHost(host: string | undefined): boolean {
-  if (host === undefined || host === '' || host === 'localhost' || host === os.hostname()) return true;
+  if (host === undefined || host === '' || host === 'localhost') return true;
   const family = net.isIP(host);
-  if (family === 0) return false; // another name: resolving it would make the choice async
+  // os.hostname() is a system call: asked only for a name, never for an address (a connect's usual case).
+  if (family === 0) return host === os.hostname(); // another name: resolving it would make the choice async
   if (family === 4 && host.startsWith('127.')) return true;
   if (host === '::1' || host === '0.0.0.0' || host === '::') return true;
   if (host.startsWith('::ffff:127.')) return true;

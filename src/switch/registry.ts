@@ -429,6 +429,23 @@ export function lookupEndpoint(port: number, host?: string, problems?: string[])
   return null;
 }
 
+/**
+ * The entry a lookup of `port`/`host` found live in the last LIVE_CACHE_MS, without checking it
+ * again: for a caller that can tell exactly whether its server still listens some other way (a
+ * link's listener table, written by the server itself), instead of an lstat and a kill(pid, 0).
+ */
+export function recentEntry(port: number, host: string | undefined, stillListens: (entry: RegistryEntry) => boolean): RegistryEntry | null {
+  const key = `${port}|${host ?? ''}`;
+  const hit = recent.get(key);
+  if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
+  // The cluster member whose turn it is; its turn is spent only if it is taken, so a member our
+  // link cannot vouch for yet is the one the full lookup picks next (connections stay spread).
+  const entry = pick(key, hit.group, false) ?? hit.entry;
+  if (!stillListens(entry)) return null;
+  pick(key, hit.group);
+  return entry;
+}
+
 /** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat (and a
  *  kill(pid, 0)) each instead of a directory check, a read and a look at /proc or a probe. */
 const LIVE_CACHE_MS = 1000;
@@ -437,10 +454,10 @@ const recent = new Map<string, { dir: string; file: string; entry: RegistryEntry
 /** Clients spread their connections over a cluster's entries in turn. */
 const turns = new Map<string, number>();
 
-function pick(key: string, group: RegistryEntry[] | null): RegistryEntry | null {
+function pick(key: string, group: RegistryEntry[] | null, spend = true): RegistryEntry | null {
   if (!group || group.length === 0) return null;
   const turn = turns.get(key) ?? Math.floor(Math.random() * group.length); // clients start apart
-  turns.set(key, turn + 1);
+  turns.set(key, spend ? turn + 1 : turn);
   return group[turn % group.length];
 }
 

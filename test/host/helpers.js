@@ -99,7 +99,9 @@ export function useTempRegistry(suite, prefix) {
   suite.after(() => {
     if (saved === undefined) delete process.env.XWAY_DIR;
     else process.env.XWAY_DIR = saved;
-    fs.rmSync(dir, { recursive: true, force: true });
+    // A peer the suite stops in its own after hook (which runs after this one) may still be
+    // writing its stat table here: retry on ENOTEMPTY rather than fail the suite.
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
   return dir;
 }

@@ -11,6 +11,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fdDiff, fdsOf, linkMappings, settle, sleep, startHostile, startPeer, useTempRegistry } from './helpers.js';
 import { lookupEndpoint } from '../../dist/index.js';
+import { CHUNK0_BYTES } from '../../dist/platform/common/link-layout.js';
+
+/** Chunk 0's size in 64 KiB pages: where chunk 1 must begin (the fixture's wrong GROW is 4 past it). */
+const CHUNK0_PAGES = CHUNK0_BYTES / 65536;
 
 const test = suite('hostile peer on a link');
 useTempRegistry(test, 'xlink-hostile-');
@@ -33,7 +37,9 @@ const SCENARIOS = [
   { name: 'OPEN whose channel straddles two chunks', fail: /outside chunk 1/ },
   { name: 'OPENs with invalid capacities (refused, link kept)', kept: true, refusals: 4 },
   { name: 'OPEN with a malformed route (refused, link kept)', kept: true, refusals: 1 },
-  { name: 'GROW at a wrong offset', fail: /chunk at page 7, expected 3/ },
+  { name: 'OPEN with an ephemeral port never granted (refused, link kept)', kept: true, refusals: 1 },
+  { name: 'OPEN with an ephemeral port past 65535', fail: /OPEN with ephemeral port 70000/ },
+  { name: 'GROW at a wrong offset', fail: new RegExp(`chunk at page ${CHUNK0_PAGES + 4}, expected ${CHUNK0_PAGES}\\b`) },
   { name: 'GROW beyond the memfd', fail: /fewer than the 8388608 bytes/ },
   { name: 'GROW of a chunk out of order', fail: /GROW of chunk 2, expected 1/ },
   { name: 'GROW of 0 pages', fail: /GROW of 0 pages/ },

@@ -2,6 +2,10 @@
 // listened and closed, exits by itself (no handle left behind); transportOf() tells ring from TCP.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { bounded, start, tempRegistry } from './harness.js';
 
 async function run(file, options) {
@@ -63,6 +67,55 @@ test('a process whose only connection stopped reading into a full buffer exits b
     assert.is([...preloaded.out.split('\n')].sort().join('\n'), [...plain.out.split('\n')].sort().join('\n'));
     assert.ok(preloaded.err.includes('-> ring'), `the connection rode a ring:\n${preloaded.err}`);
   } finally {
+    reg.remove();
+  }
+});
+
+test('http2: a client session connects when its ring does; both ends see addresses, ports and the server as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('http2-connect.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.includes('client got ok'), plain.out);
+    const preloaded = await run('http2-connect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), `the session rode a ring:\n${preloaded.err}`);
+  } finally {
+    reg.remove();
+  }
+});
+
+test('a socket connected again after it closed rides a ring each time, as it would TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('reconnect.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.ok(plain.out.includes('rounds 3, ports agree true, distinct 3'), plain.out);
+    const preloaded = await run('reconnect.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.is(preloaded.err.split('\n').filter((l) => /connect .* -> ring/.test(l)).length, 3, preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
+test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect', async () => {
+  const reg = tempRegistry();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
+  try {
+    const key = path.join(dir, 'key.pem'), cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const env = { XWAY_DIR: reg.dir, TLS_KEY: key, TLS_CERT: cert };
+    const plain = await run('tls-plaintext.cjs', { env });
+    assert.ok(plain.out.includes('server closed'), plain.out);
+    const preloaded = await run('tls-plaintext.cjs', { preload: 'require', env: { ...env, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+    const plainAbort = await run('tls-aborted.cjs', { env });
+    assert.ok(plainAbort.out.startsWith('error AbortError\n'), plainAbort.out);
+    const preloadedAbort = await run('tls-aborted.cjs', { preload: 'require', env });
+    assert.is(preloadedAbort.out, plainAbort.out, 'an aborted tls.connect: the ring below goes with it');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
     reg.remove();
   }
 });

@@ -93,6 +93,10 @@ export async function runPair({ server, client, preload = 'none', clientPreload 
     if (code !== 0) throw new Error(`${client} exited with ${code ?? signal}:\n${cli.err}\n--- server:\n${srv.err}`);
     // Not fatal: a server that never says as much as expected fails the caller's comparison.
     if (serverDone) await bounded(until(() => serverDone(srv.out)), 10_000, 'server output').catch(() => {});
+    // The server logs each ring connection's bytes when it closes; connections the client left
+    // open at its exit (a keep-alive agent's) close when the server sees it gone: let it log them.
+    const count = (re) => srv.err.split('\n').filter((l) => re.test(l)).length;
+    await bounded(until(() => count(/^xway: close \S+ ring connection/) >= count(/^xway: accept .*<- ring \(/)), 5_000, 'ring closes logged').catch(() => {});
     await stop(srv);
     return { port: Number(port), client: cli.out, server: srv.out, clientErr: cli.err, serverErr: srv.err };
   } finally {

@@ -455,6 +455,26 @@ for (const [what, before] of [
 }
 
 add({
+  name: "destroy(): 'close' comes after the ticks and promise jobs queued with it, as libuv's close callback does",
+  server: { connection(s) { s.resume(); } },
+  client: {
+    async run(ctx) {
+      const s = await connected(ctx);
+      s.destroy();
+      process.nextTick(() => ctx.note('client', 'tick'));
+      Promise.resolve().then(() => ctx.note('client', 'promise'));
+      setTimeout(() => ctx.note('client', 'timer'), 50);
+      await ctx.closed(s);
+      await ctx.sleep(80);
+    },
+  },
+  expect: {
+    client: ['connect', 'ready', 'promise', 'tick', 'close:false', 'timer'], // (in an async function: its promise jobs first)
+    server: ['end', 'finish', 'close:false'],
+  },
+});
+
+add({
   name: 'resetAndDestroy() by the client: the server gets ECONNRESET',
   server: {
     async connection(s, ctx) {
@@ -505,6 +525,46 @@ add({
   },
   check(obs, t) {
     t.eq(obs.snaps.client?.ended?.readyState, 'writeOnly', "client readyState after the peer's end");
+  },
+});
+
+add({
+  name: "one write larger than a socket buffer after the peer's destroy() (allowHalfOpen): it fails with EPIPE",
+  server: {
+    async connection(s, ctx) {
+      await ctx.barrier('connected');
+      s.destroy();
+    },
+  },
+  client: {
+    async run(ctx) {
+      const s = await connected(ctx, { allowHalfOpen: true });
+      s.resume();
+      await ctx.barrier('connected');
+      await ctx.event(s, 'end');
+      // The kernel takes what fits in the send buffer; the peer's reset fails the rest.
+      await ctx.written(s, Buffer.alloc(16 * MiB, 0x62), 'big');
+    },
+  },
+  expect: {
+    client: ['connect', 'ready', 'end', 'big:EPIPE', 'error:EPIPE:write', 'close:true'],
+    server: ['close:false'],
+  },
+});
+
+add({
+  name: "a write while connecting, then destroy(): its callback gets ERR_SOCKET_CLOSED_BEFORE_CONNECTION at 'close'",
+  server: { connection(s) { s.resume(); } },
+  client: {
+    async run(ctx) {
+      const s = ctx.connect();
+      ctx.write(s, 'early', 'w');
+      s.destroy();
+      await ctx.closed(s);
+    },
+  },
+  expect: {
+    client: ['close:false', 'w:ERR_SOCKET_CLOSED_BEFORE_CONNECTION'], // a handle existed: close(false)
   },
 });
 

@@ -227,7 +227,7 @@ test('after the first connection, 20 more add no grant page, no event channel an
     const median = times[10];
     console.log(`  first connection (link set-up) ${firstMs.toFixed(1)} ms, next 20: median ${median.toFixed(2)} ms (min ${times[0].toFixed(2)}, max ${times[19].toFixed(2)})`);
     console.log(`  held by this process (both ends): before ${JSON.stringify(before)}, after the first ${JSON.stringify(afterFirst)}, after 21 ${JSON.stringify(after)}`);
-    // The first: chunk 0 (48 pages) and one 1 MiB chunk (256 pages) granted, the same mapped by
+    // The first: chunk 0 (80 pages) and one 1 MiB chunk (256 pages) granted, the same mapped by
     // the acceptor; one event channel (a port each side); one watch per side on the peer domain.
     assert.equal(afterFirst.grantedPages - before.grantedPages, XEN_CHUNK0_GRANTS + 256);
     assert.equal(afterFirst.mappedPages - before.mappedPages, XEN_CHUNK0_GRANTS + 256);

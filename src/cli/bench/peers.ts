@@ -55,15 +55,7 @@ export class Peer {
       this.#remote = socket;
       socket.setNoDelay(true);
       socket.setEncoding('utf8');
-      let buf = '';
-      socket.on('data', (d: string) => {
-        buf += d;
-        for (let i; (i = buf.indexOf('\n')) >= 0;) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line) onMessage(JSON.parse(line) as FromPeer);
-        }
-      });
+      onJsonLines(socket, (m) => onMessage(m as FromPeer));
       socket.on('error', (err) => { this.#stderr = `${remote.host}:${remote.port}: ${err.message}`; });
       socket.on('close', () => onExit(`at ${remote.host}:${remote.port} is gone`));
     } else if (threads) {
@@ -136,6 +128,28 @@ export class Peer {
 }
 
 const firstLine = (s: string) => s.split('\n')[0];
+
+/** Calls `each` with every JSON line that arrives on `socket` (utf8-decoded); a line that is not
+ *  JSON ends the connection with the reason. */
+function onJsonLines(socket: net.Socket, each: (message: unknown) => void): void {
+  let buf = '';
+  socket.on('data', (d: string) => {
+    buf += d;
+    for (let i; (i = buf.indexOf('\n')) >= 0;) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        socket.destroy(new Error(`not a bench peer message: ${line.slice(0, 80)}`));
+        return;
+      }
+      each(message);
+    }
+  });
+}
 const lastLine = (s: string) => {
   const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
   return lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? '';
@@ -154,15 +168,7 @@ export function servePeers(host: string, port: number, log: (line: string) => vo
       socket.setEncoding('utf8');
       child.on('message', (m) => { if (!socket.destroyed) socket.write(JSON.stringify(m) + '\n'); });
       child.on('exit', () => socket.end());
-      let buf = '';
-      socket.on('data', (d: string) => {
-        buf += d;
-        for (let i; (i = buf.indexOf('\n')) >= 0;) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line && child.connected) child.send(JSON.parse(line));
-        }
-      });
+      onJsonLines(socket, (m) => { if (child.connected) child.send(m as object); });
       socket.on('error', () => {});
       socket.on('close', () => {
         log(`bench peer for ${who}: done`);

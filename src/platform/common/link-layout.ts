@@ -9,14 +9,17 @@
 //   128    the acceptor's doorbell word, the other way round
 //   4096   the initiator's pending set (marked by the acceptor): level 0, then level 1
 //   …      the acceptor's pending set (marked by the initiator)
-//   …      the control channel (slot 0): OPEN, ACCEPT, REFUSE, CLOSED, GROW records
+//   …      the control channel (slot 0): OPEN, ACCEPT, REFUSE, CLOSED, GROW, LIMIT, PORTS records
+//   …      the acceptor's listeners: a u16 per port, the epoch of the listener the acceptor's
+//          thread has open on it, or 0 (written by the acceptor, read by the initiator at each
+//          connect: the kernel's "is anyone listening" at SYN time, without waking anybody)
 //
 // Chunk 0 holds nothing else: connections' channels live in later chunks.
 
 import { channelByteLength, WASM_PAGE } from '../../ring/layout.js';
 
 export const LINK_MAGIC = 0x4b4c5758; // "XWLK" little-endian
-export const LINK_VERSION = 1;
+export const LINK_VERSION = 2;
 
 /** Slots per link, the control channel's slot 0 included. */
 export const MAX_SLOTS = 1 << 17;
@@ -38,10 +41,14 @@ export const LINK = {
   PENDING_INITIATOR: 4096,
   PENDING_ACCEPTOR: 4096 + PENDING_BYTES,
   CONTROL: 4096 + 2 * PENDING_BYTES,
+  LISTENERS: Math.ceil((4096 + 2 * PENDING_BYTES + channelByteLength(CONTROL_CAPACITY, CONTROL_CAPACITY)) / 4096) * 4096,
 } as const;
 
+/** The listener table: one u16 per port. */
+export const LISTENERS_BYTES = 65536 * 2;
+
 /** Bytes of chunk 0, in whole wasm pages. */
-export const CHUNK0_BYTES = Math.ceil((LINK.CONTROL + channelByteLength(CONTROL_CAPACITY, CONTROL_CAPACITY)) / WASM_PAGE) * WASM_PAGE;
+export const CHUNK0_BYTES = Math.ceil((LINK.LISTENERS + LISTENERS_BYTES) / WASM_PAGE) * WASM_PAGE;
 
 export type LinkSide = 'initiator' | 'acceptor';
 

@@ -3,12 +3,16 @@
 //   0  type u8          2  short u16 (REFUSE: reason; OPEN: listening port)
 //   4  slot u32         8  generation u32
 //   12 chunk u32        16 offset u32 (bytes into the chunk)
-//   20 capacityA u32    24 capacityB u32     28 extra u32 (ACCEPT: ephemeral port)
+//   20 capacityA u32    24 capacityB u32     28 extra u32 (ACCEPT: ephemeral port; OPEN: the
+//                                             ephemeral port the initiator took from a PORTS
+//                                             grant, or 0 for the acceptor to choose one)
 //
 // GROW uses slot = chunk index, offset = the chunk's place in the region (in 64 KiB pages),
 // capacityA = its size (pages); LIMIT (acceptor to initiator) uses slot = the first chunk the
-// acceptor did not map, being past its own limit. Every field is the peer's word and is checked
-// by the reader.
+// acceptor did not map, being past its own limit. PORTS (acceptor to initiator) has its own
+// layout: 1 count u8 (1..12), 2 listening port u16, 4 the listener's epoch u16, 6 log2 of the
+// largest ring capacity it grants u8, 8.. count ephemeral ports u16 the initiator may use for its
+// next connections to that listener. Every field is the peer's word and is checked by the reader.
 
 export const RECORD_BYTES = 32;
 
@@ -19,7 +23,11 @@ export enum Op {
   Closed = 4,
   Grow = 5,
   Limit = 6,
+  Ports = 7,
 }
+
+/** Ports one PORTS record carries at most. */
+export const PORTS_PER_RECORD = 12;
 
 export const REFUSALS = ['not-listening', 'limit', 'malformed', 'busy', 'closing', 'capacity'] as const;
 /** What a refusal means, for the client's error message. */
@@ -33,13 +41,14 @@ export const REFUSAL_TEXT: Record<(typeof REFUSALS)[number], string> = {
 };
 export type Refusal = (typeof REFUSALS)[number];
 
-export interface Open { op: Op.Open; slot: number; generation: number; chunk: number; offset: number; capacityA: number; capacityB: number; port: number }
+export interface Open { op: Op.Open; slot: number; generation: number; chunk: number; offset: number; capacityA: number; capacityB: number; port: number; clientPort: number }
 export interface Accept { op: Op.Accept; slot: number; generation: number; port: number }
 export interface Refuse { op: Op.Refuse; slot: number; generation: number; reason: Refusal }
 export interface Closed { op: Op.Closed; slot: number; generation: number }
 export interface Grow { op: Op.Grow; chunk: number; pageOffset: number; pages: number }
 export interface Limit { op: Op.Limit; chunk: number }
-export type LinkMessage = Open | Accept | Refuse | Closed | Grow | Limit;
+export interface Ports { op: Op.Ports; listenPort: number; epoch: number; maxCapacityLog2: number; ports: number[] }
+export type LinkMessage = Open | Accept | Refuse | Closed | Grow | Limit | Ports;
 
 export function encodeRecord(m: LinkMessage, out: DataView = new DataView(new ArrayBuffer(RECORD_BYTES))): DataView {
   for (let i = 0; i < RECORD_BYTES; i += 4) out.setUint32(i, 0, true);
@@ -50,6 +59,7 @@ export function encodeRecord(m: LinkMessage, out: DataView = new DataView(new Ar
       out.setUint32(4, m.slot, true); out.setUint32(8, m.generation, true);
       out.setUint32(12, m.chunk, true); out.setUint32(16, m.offset, true);
       out.setUint32(20, m.capacityA, true); out.setUint32(24, m.capacityB, true);
+      out.setUint32(28, m.clientPort, true);
       break;
     case Op.Accept:
       out.setUint32(4, m.slot, true); out.setUint32(8, m.generation, true); out.setUint32(28, m.port, true);
@@ -67,6 +77,11 @@ export function encodeRecord(m: LinkMessage, out: DataView = new DataView(new Ar
     case Op.Limit:
       out.setUint32(4, m.chunk, true);
       break;
+    case Op.Ports:
+      out.setUint8(1, Math.min(m.ports.length, PORTS_PER_RECORD));
+      out.setUint16(2, m.listenPort, true); out.setUint16(4, m.epoch, true); out.setUint8(6, m.maxCapacityLog2);
+      for (let i = 0; i < Math.min(m.ports.length, PORTS_PER_RECORD); i++) out.setUint16(8 + 2 * i, m.ports[i], true);
+      break;
   }
   return out;
 }
@@ -76,7 +91,7 @@ export function decodeRecord(v: DataView): LinkMessage | null {
   const u32 = (at: number) => v.getUint32(at, true);
   switch (v.getUint8(0)) {
     case Op.Open:
-      return { op: Op.Open, port: v.getUint16(2, true), slot: u32(4), generation: u32(8), chunk: u32(12), offset: u32(16), capacityA: u32(20), capacityB: u32(24) };
+      return { op: Op.Open, port: v.getUint16(2, true), slot: u32(4), generation: u32(8), chunk: u32(12), offset: u32(16), capacityA: u32(20), capacityB: u32(24), clientPort: u32(28) };
     case Op.Accept:
       return { op: Op.Accept, slot: u32(4), generation: u32(8), port: u32(28) };
     case Op.Refuse:
@@ -87,6 +102,13 @@ export function decodeRecord(v: DataView): LinkMessage | null {
       return { op: Op.Grow, chunk: u32(4), pageOffset: u32(16), pages: u32(20) };
     case Op.Limit:
       return { op: Op.Limit, chunk: u32(4) };
+    case Op.Ports: {
+      // A count past the record's room reads as many as there is room for: the reader checks each.
+      const n = Math.min(v.getUint8(1), PORTS_PER_RECORD);
+      const ports: number[] = [];
+      for (let i = 0; i < n; i++) ports.push(v.getUint16(8 + 2 * i, true));
+      return { op: Op.Ports, listenPort: v.getUint16(2, true), epoch: v.getUint16(4, true), maxCapacityLog2: v.getUint8(6), ports };
+    }
     default:
       return null;
   }

@@ -13,7 +13,7 @@ import type { Route } from '../../socket/identity.js';
 import type { ChannelEnd, ConnectionInfo, PlatformName } from '../types.js';
 import { ChannelEndBase } from './channel-end.js';
 import { checkLinkHeader, CHUNK0_BYTES, CONTROL_CAPACITY, initLinkHeader, LINK, MAX_SLOTS, type LinkSide } from './link-layout.js';
-import { decodeRecord, encodeRecord, Op, RECORD_BYTES, REFUSAL_TEXT, type LinkMessage, type Open, type Refusal } from './link-messages.js';
+import { decodeRecord, encodeRecord, Op, PORTS_PER_RECORD, RECORD_BYTES, REFUSAL_TEXT, type LinkMessage, type Open, type Ports, type Refusal } from './link-messages.js';
 import { PendingSet } from './pending.js';
 
 /** A chunk as this side sees it: which memory, where, how big. */
@@ -47,8 +47,11 @@ export interface LinkPlatform {
   unref(): void;
   /** Releases mappings, descriptors and the lifeline. */
   close(): void;
+  /** Handles a loss of the lifeline that has already happened (the peer's death: its kernel
+   *  closed its descriptors) now, synchronously, instead of at the loop's next poll. */
+  checkAlive?(): void;
   /** Where chunk `chunk`, byte `offset` is in a file an observer can read (xway stat), if any. */
-  locate?(chunk: number, offset: number): { fd: number; fileOffset: number };
+  locate?(chunk: number, offset: number): { fd: number; fileOffset: number; ino?: number };
   /** Gives the pages of chunk `chunk`, bytes [offset, offset+length) (whole 4 KiB pages), back to
    *  the system in every process that maps them. Absent where pages cannot be given back. */
   discard?(chunk: number, offset: number, length: number): void;
@@ -61,6 +64,9 @@ export interface LinkPlatform {
 export interface OpenRequest {
   /** The listening port the client asks for. */
   port: number;
+  /** The ephemeral port the client took from a grant of ours (it may have emitted 'connect'
+   *  already), or 0: we choose one and it waits for ACCEPT. */
+  clientPort: number;
   capacityA: number;
   capacityB: number;
   route: Route;
@@ -75,6 +81,14 @@ export type OpenDecision =
 const CHUNK_PAGES = 128; // 8 MiB
 /** Rounds of drain-then-look before the doorbell handler lets the event loop run. */
 const DRAIN_ROUNDS = 16;
+/** How long an initiator waits, at first, before it reads CLOSED records the acceptor wrote
+ *  without waking it (doubling up to REAP_MAX_MS while some are still owed). */
+const REAP_MS = 50;
+const REAP_MAX_MS = 2000;
+/** Ports an initiator keeps per listener at most, whatever a (hostile) acceptor grants. */
+const MAX_GRANTED = 8192;
+/** A record the peer need not be woken for still wakes it once the control ring is this full. */
+const LAZY_LIMIT = CONTROL_CAPACITY / 4;
 /** Where the route sits in a channel's 256-byte control block (after magic, version, capacities). */
 const ROUTE_AT = 16;
 const MAX_ADDRESS = 45;
@@ -107,6 +121,8 @@ export class LinkChannelEnd extends ChannelEndBase {
   /** The tx ring's tail at the last idle sweep, and whether its data pages were given back. */
   idleTail = -1;
   released = false;
+  /** Initiator: connected without waiting for ACCEPT (its port came from a grant). */
+  early = false;
 
   constructor(link: Link, slot: number, generation: number, channel: Channel, chunk: number, chunkOffset: number) {
     super(channel);
@@ -120,13 +136,23 @@ export class LinkChannelEnd extends ChannelEndBase {
   }
 
   /** Where an observer can read this channel (the region's file and offset), if anywhere. */
-  location(): { fd: number; fileOffset: number } | null {
+  location(): { fd: number; fileOffset: number; ino?: number } | null {
     return this.#link.platform.locate?.(this.chunk, this.chunkOffset) ?? null;
   }
 
   /** The link's doorbell handler found this slot marked. */
   override wake(): void {
     super.wake();
+  }
+
+  hold(): () => void {
+    this.#link.hold();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#link.release();
+    };
   }
 
   /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase) — or, when the
@@ -187,6 +213,8 @@ interface InitiatorSlot {
   bytes: number;
   end: LinkChannelEnd;
   accepted: boolean;
+  /** Connected at once, with a granted port: a refusal or the link's loss before ACCEPT is a reset. */
+  early: boolean;
   /** The acceptor sent CLOSED (or REFUSE): it will not touch the slot again. */
   peerDone: boolean;
   answer?: { resolve: (port: number) => void; reject: (err: Error) => void };
@@ -201,6 +229,8 @@ export class Link {
   onclose: (() => void) | null = null;
 
   readonly #words: Int32Array;
+  /** The acceptor's listener table (see link-layout.ts). */
+  readonly #listeners: Uint16Array;
   readonly #own: PendingSet;
   readonly #peer: PendingSet;
   readonly #ownDoorbell: number;
@@ -219,6 +249,18 @@ export class Link {
   readonly #freeSlots: number[] = [];
   #nextSlot = 1;
   readonly #generations = new Map<number, number>();
+  /** Initiator: ephemeral ports granted per listening port, for connections that need no ACCEPT. */
+  readonly #grants = new Map<number, { epoch: number; maxCapacity: number; ports: number[] }>();
+  /** Initiator: chunks the acceptor has shown it mapped (it accepted a connection in them). */
+  readonly #confirmed: boolean[] = [true];
+  /** Wake-ups of the peer held back (hold/release), and whether one is owed. */
+  #held = 0;
+  #owed = false;
+  /** The peer waits on the control ring and a record was put there without waking it. */
+  #controlUnrung = false;
+  #serving = false;
+  #reaper: NodeJS.Timeout | null = null;
+  #reapDelay = REAP_MS;
   /** Acceptor: the open ends, by slot. */
   readonly #accepted = new Map<number, { end: LinkChannelEnd; release: () => void }>();
   #refs = 0;
@@ -233,6 +275,7 @@ export class Link {
     const { memory, offset, bytes } = platform.chunk0;
     if (bytes < CHUNK0_BYTES) throw new LinkError(`chunk 0 has ${bytes} bytes, a link needs ${CHUNK0_BYTES}`);
     this.#words = new Int32Array(sharedBuffer(memory));
+    this.#listeners = new Uint16Array(sharedBuffer(memory), offset + LINK.LISTENERS, 65536);
     const initiator = side === 'initiator';
     if (initiator) {
       initLinkHeader(this.#words, offset);
@@ -271,8 +314,13 @@ export class Link {
    * end is usable at once for writing (accept overlaps the first data); `accepted` resolves with
    * the ephemeral port once the acceptor took it, or rejects when it refused.
    */
-  open(port: number, capacityA: number, capacityB: number, route: Route): { end: LinkChannelEnd; accepted: Promise<number> } {
+  open(port: number, capacityA: number, capacityB: number, route: Route): { end: LinkChannelEnd; accepted: Promise<number> | null } {
     if (this.side !== 'initiator') throw new LinkError('only the initiator opens connections');
+    // The peer's death, if it happened, is known now (as a kernel knows its listener is gone at
+    // SYN time), and what it wrote without waking us — CLOSED records, grants — is read: the
+    // slots and memory they free are used instead of new ones.
+    this.platform.checkAlive?.();
+    if (!this.#closed) this.#catchUp();
     if (this.#closed) throw new LinkError(`the link is closed${this.#lost ? ` (${this.#lost})` : ''}`);
     const bytes = Math.ceil(channelByteLength(capacityA, capacityB) / 4096) * 4096;
     const slot = this.#freeSlots.pop() ?? (this.#nextSlot < MAX_SLOTS ? this.#nextSlot++ : 0);
@@ -290,18 +338,62 @@ export class Link {
     const channel = Channel.create(place.memory, place.offset + where.offset, { capacityA, capacityB }, 'initiator');
     writeRoute(place.memory, place.offset + where.offset, route);
     const end = this.#newEnd(slot, generation, channel, where.chunk, where.offset);
-    end.connection = { port: 0, route }; // the port comes with ACCEPT
-    const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, peerDone: false };
+    const clientPort = this.#grantedPort(port, Math.max(capacityA, capacityB), where.chunk);
+    end.connection = { port: clientPort, route }; // 0: the port comes with ACCEPT
+    end.early = clientPort !== 0;
+    const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, early: end.early, peerDone: false };
     this.#slots.set(slot, record);
     this.refs(+1);
     this.sweepSoon();
-    const accepted = new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
-    this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port });
+    const accepted = end.early ? null : new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
+    // An early OPEN wakes the acceptor only once the socket above has emitted 'connect' (its
+    // writes then come in the same wake-up: see batch and flushOwed); a late one at once.
+    this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port, clientPort }, end.early ? 'owed' : 'now');
     return { end, accepted };
   }
 
   #newEnd(slot: number, generation: number, channel: Channel, chunk: number, offset: number): LinkChannelEnd {
     return this.platform.createEnd?.(this, slot, generation, channel, chunk, offset) ?? new LinkChannelEnd(this, slot, generation, channel, chunk, offset);
+  }
+
+  /**
+   * A port of the acceptor's grant for listening `port`, when this connection may be connected at
+   * once — the listener is open (its epoch in the table is the grant's), the capacity is within
+   * what it grants and the chunk is one the acceptor mapped, so nothing but the listener closing
+   * meanwhile can make it refuse — or 0.
+   */
+  #grantedPort(port: number, capacity: number, chunk: number): number {
+    const grant = this.#grants.get(port);
+    if (!grant) return 0;
+    if (grant.epoch !== Atomics.load(this.#listeners, port)) {
+      this.#grants.delete(port); // that listener closed: its ports are void
+      return 0;
+    }
+    if (capacity > grant.maxCapacity || !this.#confirmed[chunk] || grant.ports.length === 0) return 0;
+    return grant.ports.shift()!;
+  }
+
+  /** Reads the control records the acceptor left without waking us. */
+  #catchUp(): void {
+    if (this.#serving) return;
+    try {
+      if (this.#control.rx.unread > 0) this.#serveControl();
+    } catch (err) {
+      this.fail(`link failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Reads owed CLOSED records a while after a slot was left waiting for one. */
+  #reapSoon(): void {
+    if (this.#reaper || this.#closed) return;
+    this.#reaper = setTimeout(() => {
+      this.#reaper = null;
+      this.#catchUp();
+      const owed = [...this.#slots.values()].some((r) => r.end.closed && !r.peerDone);
+      this.#reapDelay = owed ? Math.min(this.#reapDelay * 2, REAP_MAX_MS) : REAP_MS;
+      if (owed) this.#reapSoon();
+    }, this.#reapDelay);
+    this.#reaper.unref();
   }
 
   /** First fit over the chunks; a new chunk (and a GROW) when none has room. */
@@ -321,8 +413,9 @@ export class Link {
     const need = Math.ceil(bytes / WASM_PAGE);
     const { place, pageOffset, pages } = this.platform.addChunk(index, Math.max(CHUNK_PAGES, need), need);
     this.#chunks.push(place);
+    this.#confirmed.push(false);
     this.#free.push(place.bytes > bytes ? [{ offset: bytes, bytes: place.bytes - bytes }] : []);
-    this.#send({ op: Op.Grow, chunk: index, pageOffset, pages });
+    this.#send({ op: Op.Grow, chunk: index, pageOffset, pages }, 'lazy'); // the OPEN after it wakes the acceptor
     return { chunk: index, offset: 0 };
   }
 
@@ -353,28 +446,53 @@ export class Link {
   /** A connection's end closed on this side (its channel already carries FIN or RST). */
   endClosed(end: LinkChannelEnd): void {
     if (this.side === 'initiator') {
+      // The acceptor needs no CLOSED from us (our ring flags said it all); its CLOSED frees the slot.
       const record = this.#slots.get(end.slot);
       if (!record || record.end !== end) return;
-      if (!this.#closed) this.#send({ op: Op.Closed, slot: end.slot, generation: end.generation });
-      else record.peerDone = true;
+      if (this.#closed) record.peerDone = true;
       this.#maybeFree(end.slot, record);
+      if (!record.peerDone) this.#reapSoon();
     } else {
       const open = this.#accepted.get(end.slot);
       if (!open || open.end !== end) return;
       this.#accepted.delete(end.slot);
       open.release();
-      if (!this.#closed) this.#send({ op: Op.Closed, slot: end.slot, generation: end.generation });
+      // Not worth a wake-up: the initiator reads it at its next look (its next connect, at the latest).
+      if (!this.#closed) this.#send({ op: Op.Closed, slot: end.slot, generation: end.generation }, 'lazy');
       this.#idleCheck();
     }
   }
 
-  /** Marks `slot` in the peer's pending set, ringing its doorbell if it sleeps. */
+  /** Marks `slot` in the peer's pending set, ringing its doorbell if it sleeps (or, while wake-ups
+   *  are held, once they are released). */
   notifyPeer(slot: number): void {
     if (this.#closed) return;
     this.#peer.mark(slot);
+    if (this.#held > 0) this.#owed = true;
+    else this.#ringPeer();
+  }
+
+  #ringPeer(): void {
     if (Atomics.load(this.#words, this.#peerDoorbell) !== 0 && Atomics.exchange(this.#words, this.#peerDoorbell, 0) === 1) {
       this.platform.ring(this.#peerDoorbell);
     }
+  }
+
+  /** Holds wake-ups of the peer back until the matching release(): marks still go at once. */
+  hold(): void {
+    this.#held++;
+  }
+
+  release(): void {
+    if (--this.#held > 0) return;
+    this.flushOwed();
+  }
+
+  /** Rings the peer if a wake-up is owed (an early OPEN, or notifications made while held). */
+  flushOwed(): void {
+    if (this.#held > 0 || !this.#owed || this.#closed) return;
+    this.#owed = false;
+    this.#ringPeer();
   }
 
   /** The platform's doorbell fired (or the platform polls): serve every marked slot. */
@@ -414,6 +532,16 @@ export class Link {
 
   /** Reads every record the peer sent, and sends what waited for room. */
   #serveControl(): void {
+    this.#serving = true;
+    try {
+      this.#readControl();
+    } finally {
+      this.#serving = false;
+    }
+    this.#flushOutbox();
+  }
+
+  #readControl(): void {
     const rx = this.#control.rx;
     const bytes = new Uint8Array(this.#record.buffer);
     for (;;) {
@@ -430,7 +558,6 @@ export class Link {
       this.#handle(message);
       if (this.#closed) return;
     }
-    this.#flushOutbox();
   }
 
   #handle(m: LinkMessage): void {
@@ -441,13 +568,16 @@ export class Link {
       throw new LinkError(`record type ${m.op} is not for the acceptor`);
     }
     if (m.op === Op.Limit) return this.#peerLimit(m.chunk);
+    if (m.op === Op.Ports) return this.#granted(m);
     if (m.op !== Op.Accept && m.op !== Op.Refuse && m.op !== Op.Closed) throw new LinkError(`record type ${m.op} is not for the initiator`);
     const record = this.#slots.get(m.slot);
     if (!record || record.generation !== m.generation) return; // stale: a slot already freed
     if (m.op === Op.Accept) {
       if (record.accepted) throw new LinkError(`slot ${m.slot} accepted twice`);
       if (!Number.isInteger(m.port) || m.port < 1 || m.port > 65535) throw new LinkError(`ephemeral port ${m.port}`);
+      if (record.early && m.port !== record.end.connection?.port) throw new LinkError(`slot ${m.slot} accepted with port ${m.port}, not the granted ${record.end.connection?.port}`);
       record.accepted = true;
+      this.#confirmed[record.chunk] = true; // the acceptor maps the chunk: OPENs there may be early
       if (record.end.connection) record.end.connection.port = m.port;
       record.answer?.resolve(m.port);
       record.answer = undefined;
@@ -455,11 +585,64 @@ export class Link {
       record.peerDone = true;
       record.answer?.reject(new LinkError(`the server refused the connection (${m.reason}: ${REFUSAL_TEXT[m.reason]})`));
       record.answer = undefined;
-      if (!record.end.closed) record.end.close();
+      if (record.early && !record.accepted) {
+        // Connected already: a refusal now is what a listener's kernel does with a connection it
+        // queued and then dropped (the listener closed before accepting it) — a reset.
+        this.#resetEarly(record);
+      } else if (!record.end.closed) {
+        record.end.close();
+      }
       this.#maybeFree(m.slot, record);
     } else {
       record.peerDone = true;
       this.#maybeFree(m.slot, record);
+    }
+  }
+
+  /** Initiator: the acceptor grants ports of a listener for connections that need no ACCEPT. */
+  #granted(m: Ports): void {
+    if (m.listenPort < 1 || m.epoch < 1 || m.ports.length < 1 || m.maxCapacityLog2 > 31 || !isValidCapacity(2 ** m.maxCapacityLog2)) {
+      throw new LinkError(`PORTS of listener ${m.listenPort}, epoch ${m.epoch}, ${m.ports.length} ports, capacity 2^${m.maxCapacityLog2}`);
+    }
+    if (m.ports.some((p) => p < 1)) throw new LinkError('PORTS with port 0');
+    let grant = this.#grants.get(m.listenPort);
+    if (!grant || grant.epoch !== m.epoch) {
+      grant = { epoch: m.epoch, maxCapacity: 2 ** m.maxCapacityLog2, ports: [] };
+      this.#grants.set(m.listenPort, grant);
+    }
+    grant.maxCapacity = 2 ** m.maxCapacityLog2;
+    for (const p of m.ports) if (grant.ports.length < MAX_GRANTED) grant.ports.push(p);
+  }
+
+  /** An early connection that will not be accepted: reset, as a TCP peer's RST would do it. */
+  #resetEarly(record: InitiatorSlot): void {
+    if (record.end.closed) return;
+    try {
+      record.end.channel.abort();
+    } catch { /* revoked */ }
+    record.end.wake();
+  }
+
+  // ---- the acceptor's listener table and grants ---------------------------------------------------
+
+  /** Initiator: whether the acceptor's thread has a listener open on `port` (its table says so). */
+  listens(port: number): boolean {
+    return !this.#closed && Atomics.load(this.#listeners, port) !== 0;
+  }
+
+  /** Acceptor: says in the shared table that listening `port` is open with `epoch` (or closed, 0). */
+  setListener(port: number, epoch: number): void {
+    if (this.side !== 'acceptor' || this.#closed) return;
+    Atomics.store(this.#listeners, port, epoch);
+  }
+
+  /** Acceptor: grants the initiator `ports` for its next connections to listening `port` (epoch
+   *  `epoch`, rings up to `maxCapacity`); sent without waking it — it reads them at its next look. */
+  grant(port: number, epoch: number, maxCapacity: number, ports: number[]): void {
+    if (this.side !== 'acceptor' || this.#closed) return;
+    const maxCapacityLog2 = 31 - Math.clz32(maxCapacity);
+    for (let i = 0; i < ports.length; i += PORTS_PER_RECORD) {
+      this.#send({ op: Op.Ports, listenPort: port, epoch, maxCapacityLog2, ports: ports.slice(i, i + PORTS_PER_RECORD) }, 'lazy');
     }
   }
 
@@ -492,6 +675,7 @@ export class Link {
   /** Acceptor: checks an OPEN against everything we know, then asks the listeners. */
   #accept(m: Open): void {
     const refuse = (reason: Refusal) => this.#send({ op: Op.Refuse, slot: m.slot, generation: m.generation, reason });
+    if (m.clientPort > 65535) throw new LinkError(`OPEN with ephemeral port ${m.clientPort}`);
     if (m.slot < 1 || m.slot >= MAX_SLOTS) throw new LinkError(`OPEN of slot ${m.slot}`);
     if (this.#accepted.has(m.slot)) throw new LinkError(`OPEN of slot ${m.slot}, which is open`);
     const place = this.#chunks[m.chunk];
@@ -503,12 +687,12 @@ export class Link {
     if (m.offset % 64 !== 0 || m.offset + bytes > place.bytes) throw new LinkError(`OPEN at ${m.offset}+${bytes} outside chunk ${m.chunk} (${place.bytes} bytes)`);
     const route = readRoute(place.memory, place.offset + m.offset);
     if (!route) return refuse('malformed');
-    const decision = this.onOpen?.({ port: m.port, capacityA: m.capacityA, capacityB: m.capacityB, route })
+    const decision = this.onOpen?.({ port: m.port, clientPort: m.clientPort, capacityA: m.capacityA, capacityB: m.capacityB, route })
       ?? { refuse: 'not-listening' as const, why: 'no listener' };
     if ('refuse' in decision) return refuse(decision.refuse);
-    if (Math.max(m.capacityA, m.capacityB) > decision.maxCapacity) {
+    if (Math.max(m.capacityA, m.capacityB) > decision.maxCapacity || (m.clientPort !== 0 && decision.port !== m.clientPort)) {
       decision.release();
-      return refuse('capacity');
+      return refuse(m.clientPort !== 0 && decision.port !== m.clientPort ? 'malformed' : 'capacity');
     }
     let channel: Channel;
     try {
@@ -523,30 +707,47 @@ export class Link {
     this.#accepted.set(m.slot, { end, release: decision.release });
     this.refs(+1);
     this.sweepSoon();
-    this.#send({ op: Op.Accept, slot: m.slot, generation: m.generation, port: decision.port });
+    // A client connected early does not wait for ACCEPT: it learns it at its next look.
+    this.#send({ op: Op.Accept, slot: m.slot, generation: m.generation, port: decision.port }, m.clientPort !== 0 ? 'lazy' : 'now');
     decision.take(end);
   }
 
-  #send(m: LinkMessage): void {
+  /** Queues a record: `now` wakes the peer if it sleeps, `owed` when wake-ups are flushed
+   *  (flushOwed), `lazy` not at all (it reads the record at its next look, unless the control
+   *  ring fills up). */
+  #send(m: LinkMessage, wake: 'now' | 'owed' | 'lazy' = 'now'): void {
     if (this.#closed) return;
     this.#outbox.push(encodeRecord(m));
-    this.#flushOutbox();
+    if (wake === 'owed') this.#owed = true;
+    this.#flushOutbox(wake);
   }
 
-  #write(record: DataView): boolean {
+  #write(record: DataView, wake: 'now' | 'owed' | 'lazy'): boolean {
     const tx = this.#control.tx;
     if (tx.reserve(RECORD_BYTES) < RECORD_BYTES) return false;
     tx.write(new Uint8Array(record.buffer));
-    if (tx.peerNeedsWake) this.notifyPeer(0);
+    // The ring said the peer waits once, and a record we did not wake it for took that: the next
+    // record that must wake it does, whatever the ring says then.
+    if (tx.peerNeedsWake || this.#controlUnrung) {
+      if (wake === 'now' || tx.unread >= LAZY_LIMIT) {
+        this.#controlUnrung = false;
+        this.notifyPeer(0);
+      } else {
+        this.#controlUnrung = true;
+        this.#peer.mark(0); // seen at the peer's next drain
+      }
+    }
     return true;
   }
 
   /** Sends what the control ring has room for; for the rest, waits for room (the peer marks slot
-   *  0 when it frees some). */
-  #flushOutbox(): void {
+   *  0 when it frees some). Records that waited for room wake the peer. */
+  #flushOutbox(wake: 'now' | 'owed' | 'lazy' = 'now'): void {
+    let first = true;
     while (this.#outbox.length > 0) {
-      if (this.#write(this.#outbox[0])) this.#outbox.shift();
+      if (this.#write(this.#outbox[0], first && this.#outbox.length === 1 ? wake : 'now')) this.#outbox.shift();
       else if (this.#control.tx.prepareWaitSpace(RECORD_BYTES)) return;
+      first = false;
     }
   }
 
@@ -619,7 +820,16 @@ export class Link {
    *  domain), so its connections time out instead (ChannelEndBase.peerVanished). */
   lost(reason: string, how: 'closed' | 'vanished' = 'closed'): void {
     if (this.#closed) return;
+    // What the peer wrote before it went (ACCEPTs it did not wake us for) still counts.
+    if (this.side === 'initiator') this.#catchUp();
+    if (this.#closed) return;
     this.#lost = reason;
+    // Connections it never accepted were in its listen queue: its kernel resets them (each end
+    // is woken below, and reads the reset).
+    for (const record of this.#slots.values()) {
+      if (!record.early || record.accepted || record.end.closed) continue;
+      try { record.end.channel.abort(); } catch { /* revoked */ }
+    }
     this.#shutdown();
     for (const end of this.#ends()) end.linkLost(reason, how === 'vanished');
   }
@@ -649,6 +859,7 @@ export class Link {
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     if (this.#sweeper) clearTimeout(this.#sweeper);
+    if (this.#reaper) clearTimeout(this.#reaper);
     for (const s of this.#slots.values()) {
       s.answer?.reject(new LinkError(`the link closed before the server answered (${this.#lost})`));
       s.answer = undefined;
@@ -705,10 +916,22 @@ function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Ro
   bytes.set(source, 2 + target.length);
 }
 
+/** The last route read, as its bytes: most connections of a link come the same way, and parsing
+ *  and checking two addresses costs more than comparing a few bytes. */
+let lastRoute: { bytes: Uint8Array; route: Route } | null = null;
+
 function readRoute(memory: WebAssembly.Memory, channelOffset: number): Route | null {
   const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
   const tl = bytes[0], sl = bytes[1];
   if (tl > MAX_ADDRESS || sl > MAX_ADDRESS) return null;
+  const raw = bytes.slice(0, 2 + tl + sl); // a copy: the peer may change the block meanwhile
+  if (lastRoute && Buffer.compare(lastRoute.bytes, raw) === 0) return { ...lastRoute.route };
+  const route = parseRoute(raw, tl, sl);
+  if (route) lastRoute = { bytes: raw, route: { ...route } };
+  return route;
+}
+
+function parseRoute(bytes: Uint8Array, tl: number, sl: number): Route | null {
   const text = (at: number, n: number) => Buffer.from(bytes.slice(at, at + n)).toString('latin1');
   const route = { target: text(2, tl), source: text(2 + tl, sl) };
   return net.isIP(route.target) && net.isIP(route.source) ? route : null;

@@ -42,8 +42,15 @@ export interface HostConnectOptions extends HostChannelOptions {
   onLaidOut?: (end: LinkChannelEnd) => void;
 }
 
-/** This thread's links, by the control socket of the thread they lead to. */
+/** This thread's links, by the control socket of the thread they lead to; and those set up. */
 const links = new Map<string, Promise<Link>>();
+const ready = new Map<string, Link>();
+
+/** Whether this thread has a link up to the server thread at `path`, and its table says that
+ *  thread listens on `port`: as good as the registry's word, and cheaper to ask. */
+export function linkListens(path: string, port: number): boolean {
+  return ready.get(path)?.listens(port) ?? false;
+}
 
 /** The link to the server thread listening at `path`, made if there is none. */
 export function linkTo(path: string, options: HostConnectOptions = {}): Promise<Link> {
@@ -51,10 +58,14 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
   if (!link) {
     link = setUpLink(path, options);
     links.set(path, link);
-    const forget = () => { if (links.get(path) === link) links.delete(path); };
+    const forget = () => {
+      if (links.get(path) === link) links.delete(path);
+      if (ready.get(path)?.closed !== false) ready.delete(path);
+    };
     link.then((l) => {
-      if (l.closed) forget();
-      else l.onclose = forget;
+      if (l.closed) return forget();
+      ready.set(path, l);
+      l.onclose = forget;
     }, forget);
   }
   return link;
@@ -62,8 +73,9 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
 
 /**
  * Opens a connection to listening port `options.port` of the server thread at `path`. Resolves with
- * the end once the server accepted it (`end.connection.port` is its ephemeral port); rejects with a
- * typed error when the link cannot be had or the server refuses.
+ * the end once the server accepted it (`end.connection.port` is its ephemeral port) — or at once,
+ * with `end.early` set, when the server granted this link a port for it (see Link.open); rejects
+ * with a typed error when the link cannot be had or the server refuses.
  */
 export async function connectHost(path: string, options: HostConnectOptions = {}): Promise<LinkChannelEnd> {
   const limits = resolveOptions(options);
@@ -77,6 +89,13 @@ export async function connectHost(path: string, options: HostConnectOptions = {}
     throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
   }
   options.onLaidOut?.(opened.end);
+  if (opened.accepted === null) {
+    // Connected at once (a granted port, a listener open in the link's table): the caller emits
+    // 'connect' and then lets the OPEN wake the server (flushOwed), with what 'connect' wrote.
+    // Should it not, the OPEN still goes, a turn later.
+    setImmediate(() => setImmediate(() => link.flushOwed()));
+    return opened.end;
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);

@@ -4,6 +4,7 @@
 // eventfd per side, dispatched by this thread's event channel; the lifeline is the control socket
 // the link was set up on.
 
+import fs from 'node:fs';
 import { WASM_PAGE } from '../../ring/layout.js';
 import { regionPool, type Placement } from '../common/region-pool.js';
 import type { ChunkPlace, LinkPlatform } from '../common/link.js';
@@ -54,8 +55,11 @@ export class HostLinkPlatform implements LinkPlatform {
   }
 
   /** Where a channel is in the region's memfd, for observers reading through it (xway stat). */
-  locate(chunk: number, offset: number): { fd: number; fileOffset: number } {
-    return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset };
+  #ino = -1;
+
+  locate(chunk: number, offset: number): { fd: number; fileOffset: number; ino: number } {
+    if (this.#ino < 0) this.#ino = fs.fstatSync(this.regionFd).ino; // once per link, not per connection
+    return { fd: this.regionFd, fileOffset: (this.#mapped[chunk]?.pageOffset ?? 0) * WASM_PAGE + offset, ino: this.#ino };
   }
 
   discard(chunk: number, offset: number, length: number): void {
@@ -107,6 +111,10 @@ export class HostLinkPlatform implements LinkPlatform {
 
   armDoorbell(): void {
     // Nothing to arm: the eventfd is always polled by this thread's event channel.
+  }
+
+  checkAlive(): void {
+    if (!this.#closed) this.#ctl.receiveNow(); // an EOF already there is the peer's death
   }
 
   ref(): void {

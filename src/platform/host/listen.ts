@@ -34,6 +34,8 @@ export interface HostListenOptions extends HostChannelOptions {
   /** Why a client with these credentials (SO_PEERCRED) may not link, or null. Default: anyone but
    *  this process's own user is refused. */
   admitPeer?: (cred: { pid: number; uid: number; gid: number; groups: number[] }) => string | null;
+  /** A link is up (before its first OPEN is read): the listeners may tell it about themselves. */
+  onLink?: (link: Link) => void;
 }
 
 const ownUserOnly = (cred: { uid: number }) =>
@@ -120,6 +122,7 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
       } catch (err) {
         throw new ProtocolError('malformed', (err as Error).message);
       }
+      options.onLink?.(l); // before LINK_ACCEPT: what it writes is there when the client starts
       ctl.send(encode({ type: MessageType.LinkAccept }), [eventFd]);
       established(l);
       l.doorbell(); // OPENs may be waiting already
@@ -138,6 +141,7 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
           const l = new Link('acceptor', platform);
           platform.ondoorbell = () => l.doorbell();
           lifeline.onlost = () => l.lost('the peer thread went away');
+          options.onLink?.(l);
           ctl.send(encode({ type: MessageType.LinkAcceptThreads }));
           established(l);
           l.doorbell();
@@ -202,7 +206,8 @@ export function listenHost(path: string, options: HostListenOptions, onOpen: (re
 export function listenHostChannels(path: string, options: HostListenOptions, onChannel: (end: ChannelEnd) => void): HostListener {
   const ports = new EphemeralPorts();
   const maxCapacity = options.maxCapacity ?? DEFAULT_MAX_CAPACITY;
-  return listenHost(path, options, (): OpenDecision => {
+  return listenHost(path, options, (request): OpenDecision => {
+    if (request.clientPort !== 0) return { refuse: 'malformed', why: 'this listener grants no ports' };
     let port: number;
     try {
       port = ports.allocate();

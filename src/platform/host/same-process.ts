@@ -53,6 +53,11 @@ export class CtlLifeline {
     this.#ctl.close();
   }
 
+  /** Reads an EOF that already came (the peer thread is gone) now. */
+  checkAlive(): void {
+    if (!this.#lost) this.#ctl.receiveNow();
+  }
+
   ref(): void {
     if (!this.#lost) this.#ctl.ref();
   }
@@ -128,6 +133,10 @@ export class ThreadsLinkPlatform implements LinkPlatform {
       this.#waiting = false;
       if (!this.#closed) this.ondoorbell?.();
     });
+  }
+
+  checkAlive(): void {
+    if (!this.#closed) this.#lifeline.checkAlive();
   }
 
   ref(): void {

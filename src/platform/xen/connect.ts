@@ -67,6 +67,13 @@ export async function connectXen(domid: number, port: number, options: XenChanne
   } catch (err) {
     throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
   }
+  if (opened.accepted === null) {
+    // Connected at once on a port the server granted this link (Link.open): as connectHost, the
+    // OPEN wakes the server after the caller's 'connect', or a turn later. Xen listeners grant no
+    // ports yet, so this is only a server that does.
+    setImmediate(() => setImmediate(() => link.flushOwed()));
+    return opened.end as XenChannelEnd;
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);

@@ -11,9 +11,10 @@ import { XEN_MAX_LINK_BYTES } from './link-layout.js';
 
 /** Ring capacity of a Xen connection unless asked otherwise: 64 KiB per direction = 33 pages. */
 export const XEN_DEFAULT_CAPACITY = 64 * 1024;
-/** Ring memory of one Xen link by default (chunk 0, the link's own 48 pages, aside): 3 MiB = 768
- *  granted pages, 21 connections at the default rings; with chunk 0 that is 816 of gntalloc's
- *  1024 default pages, leaving room for a small second link. */
+/** Ring memory of one Xen link by default (chunk 0, the link's own 80 pages, aside): 3 MiB = 768
+ *  granted pages, 21 connections at the default rings; with chunk 0 that is 848 of gntalloc's
+ *  1024 default pages. A link takes pages as its connections need them (1 MiB chunks), so three
+ *  links of a few connections each (336 pages) fit the default budget. */
 export const XEN_DEFAULT_LINK_BYTES = 3 * 2 ** 20;
 
 export type XenLimits = Required<HostChannelOptions>;

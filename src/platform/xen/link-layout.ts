@@ -4,7 +4,7 @@
 // table* here, which the initiator fills before it sends GROW (XenStore per chunk would cost a
 // transaction and a watch event each, and the GROW record has no room for a reference list).
 //
-//   0 …          the link: header, pending sets, control channel (common/link-layout.ts)
+//   0 …          the link: header, pending sets, control channel, listener table (common/link-layout.ts)
 //   TAIL         the Xen header, written once by the initiator: magic, version, table entries
 //   TAIL + 64    the initiator's liveness byte: 1 while it maps chunk 0; its kernel clears it
 //                (gntalloc's unmap notification) when the mapping goes, however it goes
@@ -16,8 +16,8 @@
 // bounds — and never trusts them further than the hypervisor does: a reference that is not a
 // grant of the peer's to us fails to map, and the link fails.
 
-import { channelByteLength, WASM_PAGE } from '../../ring/layout.js';
-import { CHUNK0_BYTES, CONTROL_CAPACITY, LINK } from '../common/link-layout.js';
+import { WASM_PAGE } from '../../ring/layout.js';
+import { CHUNK0_BYTES, LINK, LISTENERS_BYTES } from '../common/link-layout.js';
 
 export const XEN_PAGE = 4096;
 /** Grant references per wasm page (what a GROW counts in). */
@@ -26,9 +26,10 @@ export const GRANTS_PER_WASM_PAGE = WASM_PAGE / XEN_PAGE;
 export const XEN_LINK_MAGIC = 0x4e585758; // "XWXN" little-endian
 export const XEN_LINK_VERSION = 1;
 
-/** Where the Xen part starts: the first whole Xen page after the link's control channel. */
-const TAIL = Math.ceil((LINK.CONTROL + channelByteLength(CONTROL_CAPACITY, CONTROL_CAPACITY)) / XEN_PAGE) * XEN_PAGE;
-/** Pages of grant table: 5 × 1024 references = 20 MiB of ring chunks, and chunk 0 stays 192 KiB. */
+/** Where the Xen part starts: the first whole Xen page after the link's listener table. */
+const TAIL = Math.ceil((LINK.LISTENERS + LISTENERS_BYTES) / XEN_PAGE) * XEN_PAGE;
+/** Pages of grant table: 5 × 1024 references = 20 MiB of ring chunks, and chunk 0 stays 320 KiB
+ *  (the wasm pages the link's own part needs). */
 const TABLE_PAGES = 5;
 
 export const XEN_LINK = {
@@ -43,7 +44,7 @@ export const XEN_LINK = {
 export const TABLE_ENTRIES = (TABLE_PAGES * XEN_PAGE) / 4;
 /** The most ring memory a Xen link can have: one table entry per page. */
 export const XEN_MAX_LINK_BYTES = TABLE_ENTRIES * XEN_PAGE;
-/** Bytes of a Xen link's chunk 0, all of them granted (48 pages). */
+/** Bytes of a Xen link's chunk 0, all of them granted (80 pages). */
 export const XEN_CHUNK0_BYTES = Math.max(CHUNK0_BYTES, Math.ceil((XEN_LINK.TABLE + TABLE_PAGES * XEN_PAGE) / WASM_PAGE) * WASM_PAGE);
 export const XEN_CHUNK0_GRANTS = XEN_CHUNK0_BYTES / XEN_PAGE;
 /** Wasm pages of chunk 0, where ring chunks start in the region. */

@@ -209,6 +209,7 @@ export class XenLinkListener {
       return { refuse, why };
     };
     if (!entry) return refuse('not-listening', `nothing listens on port ${request.port}`);
+    if (request.clientPort !== 0) return refuse('malformed', 'this listener grants no ports'); // so none is ours to take
     if (entry.allowed && client !== this.self && !entry.allowed.has(client)) return refuse('malformed', `domain ${client} is not allowed`);
     const why = entry.admit?.(request.route) ?? null;
     if (why !== null) return refuse('malformed', why);

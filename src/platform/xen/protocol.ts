@@ -13,7 +13,7 @@
 //                                                  (or remove it: then only C is hurt, and S puts
 //                                                  it back), and no other domain can touch it
 //       <tag>/                                     one link offer, written by C in one transaction:
-//         pages = "48", grefs/<i> ("r,r,…"),       C's (XenStore records C as the creator),
+//         pages = "80", grefs/<i> ("r,r,…"),       C's (XenStore records C as the creator),
 //         event-port = "<C's unbound port>",       readable and writable by S alone
 //         state = "offered"                        S writes "accepted" or "refused:<reason> <text>"
 //   /local/xway/hosts/<address> = "<domid>"       the address map, dom0's (scripts/xen-permit.sh)
