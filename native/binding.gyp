@@ -20,6 +20,9 @@
             'src/evtchn.c',
             'src/ctl.c',
             'src/xen.c',
+            'src/copy.c',
+            'src/poller.c',
+            'src/phases.c',
           ],
           'defines': ['XWAY_HOST_LINUX=1'],
           # common.gypi's Release adds -O3; we want -O2, stated once.

@@ -11,6 +11,7 @@ import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isVali
 import { XwayError, XwayRangeError } from '../errors.js';
 import { readRingStats, type RingStats } from './stats.js';
 import { sharedBuffer } from './memory.js';
+import { BULK_MIN, bulkCopier } from './bulk-copy.js';
 
 export class Ring {
   /** The shared memory the ring lives in. */
@@ -37,6 +38,10 @@ export class Ring {
   readonly #header: Uint32Array;
   readonly #mask: number;
   readonly #dataEnd: number;
+  /** Bytes the producer knows are free without asking the core: what the last reserve found, less
+   *  what this side wrote since (the consumer only ever frees more). It lets write() make one core
+   *  call (the commit) instead of two. Zeroed by anything else that moves the tail, and by revoke. */
+  #free = 0;
 
   /** Lays out a new, empty ring of `capacity` bytes at `offset`. */
   static create(memory: WebAssembly.Memory, offset: number, capacity: number): Ring {
@@ -85,7 +90,7 @@ export class Ring {
 
   /** Free bytes, re-reading the consumer's index only if fewer than `want` are known free. */
   reserve(want = 1): number {
-    return this.#check(this.#core.ringReserve(this.#at, this.capacity, want >>> 0), 'Ring.reserve');
+    return (this.#free = this.#check(this.#core.ringReserve(this.#at, this.capacity, want >>> 0), 'Ring.reserve'));
   }
 
   /** Free bytes right now. */
@@ -114,6 +119,7 @@ export class Ring {
   }
 
   #commit(n: number): boolean {
+    this.#free = 0; // until the commit succeeds, nothing is known free
     this.peerNeedsWake = this.#check(this.#core.ringCommit(this.#at, this.capacity, n), 'Ring.commit') === 1;
     return this.peerNeedsWake;
   }
@@ -124,19 +130,62 @@ export class Ring {
     const len = src.byteLength;
     this.peerNeedsWake = false;
     if (len === 0) return 0;
-    const n = Math.min(len, this.reserve(len));
+    let free = this.#free;
+    if (free < len) free = this.reserve(len);
+    const n = Math.min(len, free);
     if (n === 0) return 0;
-    const at = this.producerAddress();
-    const first = Math.min(n, this.#dataEnd - at);
-    this.#bytes.set(first === len ? src : src.subarray(0, first), at);
-    if (n > first) this.#bytes.set(src.subarray(first, n), this.dataOffset);
+    this.#copyIn(src, 0, n, 0);
     this.#commit(n);
+    this.#free = free - n;
     return n;
+  }
+
+  /**
+   * Copies `chunks` (from chunk `index`, byte `offset` of it on) into the ring, as much as fits,
+   * and publishes them with one commit. Returns the number of bytes accepted. One core call when
+   * the free space this side already knows of holds it all, two otherwise.
+   */
+  writev(chunks: readonly Uint8Array[], index: number, offset: number): number {
+    this.peerNeedsWake = false;
+    let want = -offset;
+    for (let i = index; i < chunks.length && want < this.capacity; i++) want += chunks[i].byteLength;
+    if (want <= 0) return 0;
+    let free = this.#free;
+    if (free < want) free = this.reserve(want);
+    if (free === 0) return 0;
+    let n = 0;
+    for (let i = index; i < chunks.length && n < free; i++) {
+      const chunk = chunks[i];
+      const from = i === index ? offset : 0;
+      const take = Math.min(chunk.byteLength - from, free - n);
+      this.#copyIn(chunk, from, take, n);
+      n += take;
+    }
+    this.#commit(n);
+    this.#free = free - n;
+    return n;
+  }
+
+  /** Copies `length` bytes of `src` from `from` to the ring, `skip` bytes past the tail. */
+  #copyIn(src: Uint8Array, from: number, length: number, skip: number): void {
+    if (length === 0) return;
+    let at = this.producerAddress() + skip;
+    if (at >= this.#dataEnd) at -= this.capacity;
+    const first = Math.min(length, this.#dataEnd - at);
+    const bulk = length >= BULK_MIN ? bulkCopier() : null;
+    if (bulk) {
+      bulk.copyIn(this.#bytes, at, src, from, first);
+      if (length > first) bulk.copyIn(this.#bytes, this.dataOffset, src, from + first, length - first);
+      return;
+    }
+    this.#bytes.set(from === 0 && first === src.byteLength ? src : src.subarray(from, from + first), at);
+    if (length > first) this.#bytes.set(src.subarray(from + first, from + length), this.dataOffset);
   }
 
   /** Copies up to `length` bytes that are already in the same memory at `address` (one
    *  memory.copy inside the core, the fastest path). Returns the number of bytes accepted. */
   writeFrom(address: number, length: number): number {
+    this.#free = 0;
     const r = this.#check(this.#core.ringWrite(this.#at, this.capacity, address >>> 0, length >>> 0), 'Ring.writeFrom');
     this.peerNeedsWake = (r & 1) === 1;
     return r >>> 1;
@@ -144,6 +193,7 @@ export class Ring {
 
   /** End of stream (FIN). Returns whether the consumer must be notified. */
   end(): boolean {
+    this.#free = 0;
     this.peerNeedsWake = this.#check(this.#core.ringShutdown(this.#at, this.capacity), 'Ring.end') === 1;
     return this.peerNeedsWake;
   }
@@ -196,12 +246,18 @@ export class Ring {
   /** Copies unread bytes into `dst`. Returns the number of bytes copied (0 when empty). */
   readInto(dst: Uint8Array): number {
     if (!ArrayBuffer.isView(dst)) throw new TypeError('dst must be a Uint8Array or Buffer');
+    return this.readIntoAt(dst, 0, dst.byteLength);
+  }
+
+  /** Copies up to `max` unread bytes into `dst` from byte `at` of it (without a view of its own).
+   *  Returns the number of bytes copied (0 when empty). */
+  readIntoAt(dst: Uint8Array, at: number, max: number): number {
     this.peerNeedsWake = false;
-    const len = dst.byteLength;
-    if (len === 0) return 0;
+    const len = Math.min(max, dst.byteLength - at);
+    if (len <= 0) return 0;
     const n = Math.min(len, this.peek(len));
     if (n === 0) return 0;
-    this.#copyOut(dst, n);
+    this.#copyOut(dst, n, at);
     this.#release(n);
     return n;
   }
@@ -248,6 +304,7 @@ export class Ring {
    *  what was published before, then fails too (or reads end of stream, after a FIN). Says which
    *  side, if any, was waiting and must be woken. */
   abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
+    this.#free = 0; // a reset ring takes nothing more
     const wake = this.#check(this.#core.ringAbort(this.#at, this.capacity), 'Ring.abort');
     return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
   }
@@ -282,11 +339,25 @@ export class Ring {
    *  memory may then be reused for another connection without this object reaching it. */
   revoke(): void {
     this.#at = 1;
+    this.#free = 0; // or write() would copy into memory that may belong to someone else by now
   }
 
   /** Whether revoke() was called. */
   get revoked(): boolean {
     return this.#at === 1;
+  }
+
+  /** What a side waiting on this ring may watch instead of asking the core each time: the byte
+   *  addresses and current values of the peer's index (tail for a consumer waiting for data, head
+   *  for a producer waiting for space) and of the flags. Either changing means: look again. */
+  watchWords(consumer: boolean): [number, number, number, number] {
+    const index = consumer ? R.TAIL : R.HEAD;
+    return [this.offset + index, this.#header[index >> 2], this.offset + R.FLAGS, this.#header[R.FLAGS >> 2]];
+  }
+
+  /** A byte view over the ring's memory (as large as it was when this object was made). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
   }
 
   /** Counters and indices, read without disturbing either side. */
@@ -311,17 +382,23 @@ export class Ring {
     ];
   }
 
-  #copyOut(dst: Uint8Array, n: number): void {
+  #copyOut(dst: Uint8Array, n: number, into = 0): void {
     const at = this.consumerAddress();
     const first = Math.min(n, this.#dataEnd - at);
     if (n <= 64 && first === n) {
       // Small reads: a byte loop beats allocating a view for TypedArray.set.
       const bytes = this.#bytes;
-      for (let i = 0; i < n; i++) dst[i] = bytes[at + i];
+      for (let i = 0; i < n; i++) dst[into + i] = bytes[at + i];
       return;
     }
-    dst.set(this.#bytes.subarray(at, at + first));
-    if (n > first) dst.set(this.#bytes.subarray(this.dataOffset, this.dataOffset + n - first), first);
+    const bulk = n >= BULK_MIN ? bulkCopier() : null;
+    if (bulk) {
+      bulk.copyOut(this.#bytes, at, dst, into, first);
+      if (n > first) bulk.copyOut(this.#bytes, this.dataOffset, dst, into + first, n - first);
+      return;
+    }
+    dst.set(this.#bytes.subarray(at, at + first), into);
+    if (n > first) dst.set(this.#bytes.subarray(this.dataOffset, this.dataOffset + n - first), into + first);
   }
 
   #checkLength(n: number, what: string): void {

@@ -21,7 +21,8 @@ import { listenXen, type XenListener } from '../platform/xen/listen.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
 import { isLocalHost } from '../switch/policy.js';
-import { EphemeralPorts, routeTo, serverView, servesHost, type ConnectionView, type Route } from './identity.js';
+import { EphemeralPorts, routeTo, routeToward, effectiveTarget, serverView, servesHost, type ConnectionView, type Route } from './identity.js';
+import { selfDomid } from '../platform/xen/store.js';
 import { PortGrants } from './port-grants.js';
 
 /** A net.Server carrying this symbol (set to true) is left alone by the xway/register preload. */
@@ -191,7 +192,8 @@ export function openRingEndpoint(server: net.Server, options: RingEndpointOption
   let xen: XenListener | null = null;
   if (xenUnavailableReason() === null) {
     try {
-      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity, ports: entry.ports, admit: (route) => admits(address, route) }, (end) => acceptRing(s, end, address));
+      const self = selfDomid();
+      xen = listenXen(address.port, { maxCapacity: options.maxRingCapacity, ports: entry.ports, admit: (route, client) => admitsXen(address, route, client, self) }, (end) => acceptRing(s, end, address));
     } catch { /* no Xen endpoint: other domains use TCP */ }
   }
   s[kEndpoint] = {
@@ -234,16 +236,49 @@ export function refRingEndpoint(server: net.Server, ref: boolean): void {
   else s[kEndpoint]?.unref();
 }
 
+/** Why a listener bound to `address` does not serve the route's target, or null (both rules). */
+function notServed(address: net.AddressInfo, route: Route): string | null {
+  return servesHost(address.address, route.target) ? null : `this listener is bound to ${address.address}, not to ${route.target}`;
+}
+
 /** Whether a client's route reaches this listener as a TCP connection would (null) or why not.
  *  A client of our own namespace comes from the source the kernel would pick; one of a neighbouring
  *  namespace (a container sharing the registry) from its own address, which we cannot check: its
  *  user's credentials, checked when the link was made, are what authenticate it. */
 function admits(address: net.AddressInfo, route: Route): string | null {
-  if (!servesHost(address.address, route.target)) return `this listener is bound to ${address.address}, not to ${route.target}`;
+  const unbound = notServed(address, route);
+  if (unbound !== null) return unbound;
   const local = routeTo(route.target).source;
   if (route.source !== local && (isLocalHost(route.source) || !net.isIP(route.source))) {
     return `a connection to ${route.target} comes from ${local}, not ${route.source}`;
   }
+  return null;
+}
+
+/** admits() for a Xen client of domain `client`: the route is the client's claim, made in another
+ *  kernel (or in ours, for a client in our own domain), so the source our namespace would pick is
+ *  not the test. A client of our domain comes from the source its connect computed — ours on the
+ *  network of the target, or the unspecified address when no network of ours leads there (a
+ *  recorded address, socket/connect.ts) — or from an address not ours (a neighbouring namespace). A
+ *  client of another domain reaches us over the network: not through our loopback, and not from an
+ *  address of ours (the unspecified address still says "unknown"). */
+function admitsXen(address: net.AddressInfo, route: Route, client: number, self: number): string | null {
+  const unbound = notServed(address, route);
+  if (unbound !== null) return unbound;
+  const unspecified = (a: string) => a === '0.0.0.0' || a === '::';
+  if (!net.isIP(route.source)) return `a connection to ${route.target} comes from ${route.source}, not an IP address`;
+  if (client === self) {
+    const picked = routeToward(route.target)?.source ?? (net.isIPv6(route.target) ? '::' : '0.0.0.0');
+    if (route.source !== picked && isLocalHost(route.source)) {
+      return `a connection to ${route.target} comes from ${picked}, not ${route.source}`;
+    }
+    return null;
+  }
+  const target = effectiveTarget(route.target);
+  if (target.startsWith('127.') || target === '::1' || target.startsWith('::ffff:127.')) {
+    return `domain ${client} cannot reach ${route.target}: a loopback address of this domain`;
+  }
+  if (!unspecified(route.source) && isLocalHost(route.source)) return `domain ${client} cannot come from ${route.source}, an address of ours`;
   return null;
 }
 

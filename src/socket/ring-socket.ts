@@ -21,8 +21,10 @@ import net from 'node:net';
 import type { ChannelEnd, PlatformName } from '../platform/types.js';
 import type { Ring } from '../ring/ring.js';
 import { RingClosedError, XwayError } from '../errors.js';
+import { atClose, atNextRead, loopTurn } from '../platform/host/loop-phases.js';
 import { PollPolicy } from './poll-policy.js';
-import { readChunk } from './receive-pool.js';
+import { READ_MAX, readChunk } from './receive-pool.js';
+import { cancelWatch, inWatchReport, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
 import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
@@ -55,13 +57,21 @@ class RingState {
   pending: PendingWrite | null = null;
   /** end() before the channel existed: FIN once it does. */
   pendingFinal: Callback | null = null;
+  /** The shutdown _final scheduled, until it has run (wake() runs it before reading). */
+  shutdownDue: (() => void) | null = null;
   readWanted = false;
   readScheduled = false;
+  /** The loop turn of the last short read (see markShortRead), and whether a wake-up that came
+   *  in that turn waits for the next poll phase. */
+  shortReadTurn = NaN;
+  wakeDeferred = false;
   bytesRead = 0;
   bytesDispatched = 0;
   unrefd = false;
   readonly poll = new PollPolicy();
   pollScheduled = false;
+  /** The native watch of the current poll (ring-poller.ts), or 0. */
+  watchId = 0;
   /** Chunks Writable still holds that were copied into the ring while connecting (copyAhead), in
    *  order: when Writable hands them over after 'connect', they are not copied again. */
   ahead: (Buffer | string)[] = [];
@@ -72,6 +82,8 @@ const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
+/** libuv reads a readable socket at most 32 times per poll event (uv__read). */
+const READS_PER_PULL = 32;
 /** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
 const ERRNO = { ECONNRESET: -104, EPIPE: -32, ETIMEDOUT: -110 } as const;
 
@@ -298,6 +310,19 @@ export class RingSocket extends net.Socket {
   // ---- writing: copy into the tx ring, waiting for space when it is full -----------------------
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: Callback): void {
+    const s = this[kState];
+    const end = s.end;
+    // The common case first: connected, nothing queued or copied ahead (copyAhead's chunks are
+    // not copied again), and the ring takes all of it at once.
+    if (end !== null && !this.connecting && s.pending === null && s.ahead.length === 0 && !end.closed && typeof chunk !== 'string') {
+      const n = tryWrite(this, end, chunk);
+      if (n === chunk.length) return callback();
+      if (n >= 0) {
+        const write = { chunks: [chunk], index: 0, offset: n, callback };
+        s.pending = write;
+        return flush(this);
+      }
+    }
     dispatch(this, { chunks: unsent(this, [{ chunk, encoding }]), index: 0, offset: 0, callback }, chunk, encoding);
   }
 
@@ -334,8 +359,12 @@ export class RingSocket extends net.Socket {
       return;
     }
     // libuv shuts a socket down, and completes net's shutdown request, at the loop's next turn:
-    // a write right after end() still fails as a write after end, with no 'finish'.
-    setImmediate(() => {
+    // a write right after end() still fails as a write after end, with no 'finish'. It does so
+    // before it reads the socket again (its pending phase), so a reset that arrives meanwhile is
+    // read after 'finish' — or never, by a socket that destroySoon() destroys at 'finish'.
+    const shutdown = () => {
+      if (s.shutdownDue !== shutdown) return;
+      s.shutdownDue = null;
       if (this.destroyed || end.closed) return callback();
       try {
         if (!end.channel.tx.finished && end.channel.tx.end()) end.notify();
@@ -343,7 +372,9 @@ export class RingSocket extends net.Socket {
       } catch (err) {
         callback(socketError(this, err, 'shutdown'));
       }
-    });
+    };
+    s.shutdownDue = shutdown;
+    setImmediate(shutdown);
   }
 
   /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
@@ -361,6 +392,11 @@ export class RingSocket extends net.Socket {
     internals(this).connecting = false;
     s.settingUp = false;
     s.poll.cancel();
+    if (s.watchId !== 0) {
+      cancelWatch(s.watchId);
+      s.watchId = 0;
+      s.pollScheduled = false;
+    }
     if (kTimeout) clearTimeout(internals(this)[kTimeout] as NodeJS.Timeout | undefined);
     s.end?.close(); // TCP's close(): FIN after what was written, or RST if bytes were left unread
     // What the kernel does with requests in flight when a socket closes: they complete, without
@@ -384,7 +420,7 @@ export class RingSocket extends net.Socket {
       if (hadHandle) this.emit('close', !!error);
       else this.emit('close');
     };
-    if (hadHandle) setImmediate(closed);
+    if (hadHandle) atClose(closed);
     else process.nextTick(closed);
   }
 
@@ -479,10 +515,14 @@ function schedulePull(socket: RingSocket): void {
   const s = socket[kState];
   if (s.readScheduled) return;
   s.readScheduled = true;
-  setImmediate(() => {
+  const run = () => {
     s.readScheduled = false;
     pull(socket);
-  });
+  };
+  // From a native watch's report (idle phase), "next poll" must skip this turn's: the read just
+  // made counts as this poll's.
+  if (inWatchReport()) atNextRead(() => atNextRead(run));
+  else atNextRead(run);
 }
 
 function pull(socket: RingSocket): void {
@@ -499,19 +539,32 @@ function pull(socket: RingSocket): void {
 }
 
 /** Reads while net wants more: a chunk per read as libuv reads, the end at FIN; when the ring is
- *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull(). */
+ *  empty, polls or sleeps (a later pull resumes). Ring errors propagate to pull().
+ *  As libuv's uv__read, one pull stops after a read that did not fill its buffer, or after
+ *  READS_PER_PULL reads, and leaves what came meanwhile (data, the FIN) to the next poll phase:
+ *  over TCP a FIN that follows a short read is always seen a loop turn later, and programs
+ *  depend on the check phase running in between (http2 destroys its session there). */
 function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
   const s = socket[kState];
+  let reads = 0;
+  let stopped = false; // a short read, or the reads of one pull used up
   while (s.readWanted) {
+    if (stopped && (rx.unread > 0 || rx.finished || rx.isReset) && !hungUp(end, rx)) return schedulePull(socket);
     const data = readChunk(rx); // drains even after a reset, then throws it
     if (data) {
       if (rx.peerNeedsWake) end.notify();
       s.bytesRead += data.length;
       internals(socket)._unrefTimer();
       s.readWanted = socket.push(data);
+      const short = data.length < READ_MAX;
+      if (short) markShortRead(socket);
+      stopped = short || ++reads === READS_PER_PULL;
       continue;
     }
-    if (rx.finished) {
+    // FIN, and nothing before it left: data published between the empty read above and the
+    // FIN would otherwise be lost (flags first, then the index, as the producer publishes them
+    // in the other order).
+    if (rx.ended) {
       // net's onStreamRead at EOF: push the end, then read(0), which emits 'end' at once when
       // nothing is buffered, even with no 'data' listener.
       s.readWanted = false;
@@ -520,6 +573,7 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       socket.read(0);
       return;
     }
+    if (rx.finished) continue; // the data that came before the FIN first
     // The peer's machine vanished: what had arrived is read, then the connection times out.
     if (end.vanished) throw errnoError('ETIMEDOUT', 'read');
     if (poll(socket)) return; // the poll tick resumes
@@ -528,6 +582,20 @@ function drain(socket: RingSocket, end: ChannelEnd, rx: Ring): void {
       return; // wake() resumes
     }
   }
+}
+
+/** epoll reports a socket once per poll: whatever comes for it after a short read (the FIN,
+ *  more data) is read at the next poll phase, even when the platform wakes it again in this
+ *  turn (a link serving a later mark, a second waitAsync). */
+function markShortRead(socket: RingSocket): void {
+  socket[kState].shortReadTurn = loopTurn();
+}
+
+/** libuv's exception (uv__stream_io): a poll that reports POLLHUP with a short read ends the
+ *  stream at once. Linux reports POLLHUP once both directions are shut: the peer's FIN arrived
+ *  and this side has sent its own. */
+function hungUp(end: ChannelEnd, rx: Ring): boolean {
+  return rx.finished && rx.unread === 0 && end.channel.tx.finished;
 }
 
 /**
@@ -568,6 +636,24 @@ function unsent(socket: RingSocket, chunks: { chunk: Buffer | string; encoding: 
   return out;
 }
 
+/** _write's fast path: as much of `chunk` as the ring takes now, counted as dispatched (all of it,
+ *  as net counts a write handed to its handle), or -1 when the general path must take it (an
+ *  error to report, or a closed peer to answer). */
+function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
+  const s = socket[kState];
+  let n: number;
+  try {
+    end.wrote?.();
+    n = end.channel.tx.write(chunk);
+  } catch {
+    return -1;
+  }
+  s.bytesDispatched += chunk.length;
+  internals(socket)._unrefTimer();
+  if (end.channel.tx.peerNeedsWake) end.notify();
+  return n;
+}
+
 /** Hands a write to the connection, as net hands it to its handle: counted in bytesWritten at
  *  once; while connecting it waits (net's _pendingData), counted there. */
 function dispatch(socket: RingSocket, write: PendingWrite, data: unknown, encoding: string): void {
@@ -600,34 +686,35 @@ function flush(socket: RingSocket): void {
   if (!pending || !end || end.closed) return;
   const tx = end.channel.tx;
   end.wrote?.();
+  const chunks = pending.chunks;
   try {
-    while (pending.index < pending.chunks.length) {
-      const chunk = pending.chunks[pending.index];
-      const left = chunk.length - pending.offset;
-      if (left === 0) {
+    for (;;) {
+      // Past what is done (and empty chunks): the ring takes the rest in one batch (Ring.writev).
+      while (pending.index < chunks.length && pending.offset === chunks[pending.index].length) {
         pending.index++;
         pending.offset = 0;
-        continue;
       }
+      if (pending.index >= chunks.length) break;
       let n: number;
       try {
-        n = tx.write(pending.offset === 0 ? chunk : chunk.subarray(pending.offset));
+        n = tx.writev(chunks, pending.index, pending.offset);
       } catch (err) {
         if (!(err instanceof RingClosedError)) throw err;
         // The peer closed: what the kernel would take into its send buffer (a ring's worth) is
-        // sent and answered with a reset, which the next write sees — or, for a write larger than
-        // that, the rest of this one (the loop's next ring call throws the reset).
+        // sent and answered with a reset, which the next write sees — or, for a chunk larger than
+        // that, the rest of this write (the loop's next ring call throws the reset).
         if (tx.abort().wakeConsumer) end.notify();
-        n = Math.min(left, tx.capacity);
+        n = Math.min(chunks[pending.index].length - pending.offset, tx.capacity);
       }
       if (tx.peerNeedsWake) end.notify();
       if (n > 0) {
         internals(socket)._unrefTimer();
-        pending.offset += n;
+        advance(pending, n);
         continue;
       }
+      const left = chunks[pending.index].length - pending.offset;
       holdLoop(socket); // a write in flight keeps the loop alive, as a libuv write request does
-      if (poll(socket)) return; // the poll tick resumes
+      if (poll(socket)) return; // the poll resumes
       // Wait for a quarter of the ring, not for room for the whole rest: the consumer then
       // wakes us while it still has data to drain, and both sides keep working at once.
       if (tx.prepareWaitSpace(Math.min(left, tx.capacity >>> 2))) {
@@ -647,13 +734,42 @@ function flush(socket: RingSocket): void {
   pending.callback();
 }
 
+/** Moves a write's position `n` bytes on, across chunk boundaries. */
+function advance(pending: PendingWrite, n: number): void {
+  while (n > 0) {
+    const rest = pending.chunks[pending.index].length - pending.offset;
+    if (n < rest) {
+      pending.offset += n;
+      return;
+    }
+    n -= rest;
+    pending.index++;
+    pending.offset = 0;
+  }
+}
+
 function wake(socket: RingSocket): void {
   const s = socket[kState];
   if (socket.destroyed || !s.end) return;
   s.poll.woken();
+  if (s.shutdownDue) {
+    // (see _final) The shutdown first; the read after what its completion set off ('finish', and
+    // a stream wrapper's report of it, which tls waits for, an immediate later).
+    s.shutdownDue();
+    process.nextTick(() => setImmediate(wake, socket));
+    return;
+  }
   // Reads first, as libuv reads before it writes on a socket event: a reset shows as ECONNRESET
   // on 'read' while the socket is reading.
-  if (s.readWanted) pull(socket);
+  if (s.readWanted && s.shortReadTurn === loopTurn()) {
+    if (!s.wakeDeferred) {
+      s.wakeDeferred = true;
+      atNextRead(() => {
+        s.wakeDeferred = false;
+        wake(socket);
+      });
+    }
+  } else if (s.readWanted) pull(socket);
   if (socket.destroyed) return;
   // A vanished peer (see drain): a socket that is not reading learns it too, once nothing it
   // could still read is left, as a TCP socket's pending error surfaces on its next operation.
@@ -665,10 +781,45 @@ function wake(socket: RingSocket): void {
 function poll(socket: RingSocket): boolean {
   const s = socket[kState];
   if (s.pollScheduled) return true;
-  if (!s.poll.begin()) return false;
+  const native = s.end!.platform !== 'threads' && nativePolling();
+  if (!s.poll.begin(native)) return false;
   s.pollScheduled = true;
-  setImmediate(() => pollTick(socket));
+  if (!native || !watchNatively(socket)) atNextRead(() => pollTick(socket));
   return true;
+}
+
+/** Hands the poll to the addon (ring-poller.ts): it watches the peer's index (and the flags) of
+ *  the ring this socket waits on. */
+function watchNatively(socket: RingSocket): boolean {
+  const s = socket[kState];
+  const { rx, tx } = s.end!.channel;
+  const reading = s.readWanted, writing = s.pending !== null;
+  let words: number[];
+  if (reading && writing) {
+    const r = rx.watchWords(true), t = tx.watchWords(false);
+    words = [r[0], r[1], t[0], t[1]];
+  } else {
+    words = reading ? rx.watchWords(true) : tx.watchWords(false);
+  }
+  const id = watchRing(rx.bytes, words, s.poll.budget, (how, cpuMs) => watched(socket, id, how, cpuMs));
+  s.watchId = id;
+  return id !== 0;
+}
+
+function watched(socket: RingSocket, id: number, how: WatchEnd, cpuMs: number): void {
+  const s = socket[kState];
+  if (s.watchId !== id) return;
+  s.watchId = 0;
+  s.pollScheduled = false;
+  const end = s.end;
+  if (socket.destroyed || !end || end.closed || (!s.readWanted && !s.pending)) {
+    s.poll.cancel();
+    return;
+  }
+  if (how === WatchEnd.Changed) s.poll.met(cpuMs);
+  else if (how === WatchEnd.ChangedLate) s.poll.contended();
+  else s.poll.expired();
+  wake(socket);
 }
 
 function pollTick(socket: RingSocket): void {
@@ -690,7 +841,7 @@ function pollTick(socket: RingSocket): void {
     wake(socket);
   } else if (s.poll.again()) {
     s.pollScheduled = true;
-    setImmediate(() => pollTick(socket));
+    atNextRead(() => pollTick(socket));
   } else {
     wake(socket); // the window is over: this time the wait sleeps
   }

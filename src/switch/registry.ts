@@ -436,8 +436,8 @@ export function lookupEndpoint(port: number, host?: string, problems?: string[])
  */
 export function recentEntry(port: number, host: string | undefined, stillListens: (entry: RegistryEntry) => boolean): RegistryEntry | null {
   const key = `${port}|${host ?? ''}`;
-  const hit = recent.get(key);
-  if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
+  const hit = freshHit(key);
+  if (!hit) return null;
   // The cluster member whose turn it is; its turn is spent only if it is taken, so a member our
   // link cannot vouch for yet is the one the full lookup picks next (connections stay spread).
   const entry = pick(key, hit.group, false) ?? hit.entry;
@@ -481,9 +481,16 @@ function liveMembers(dir: string, port: number, netns: string, group: number | n
   return members.sort((a, b) => a.pid - b.pid);
 }
 
-function recentlyLive(key: string): RegistryEntry | null {
+/** The cache's entry for `key` if it was judged live under LIVE_CACHE_MS ago, in the current
+ *  registry directory. */
+function freshHit(key: string) {
   const hit = recent.get(key);
-  if (!hit || Date.now() - hit.at > LIVE_CACHE_MS || hit.dir !== registryDirectory()) return null;
+  return hit && Date.now() - hit.at <= LIVE_CACHE_MS && hit.dir === registryDirectory() ? hit : null;
+}
+
+function recentlyLive(key: string): RegistryEntry | null {
+  const hit = freshHit(key);
+  if (!hit) return null;
   try {
     // The owner was judged under a second ago: the entry file still being the same file (and, in
     // our PID namespace, kill(pid, 0)) is enough.

@@ -247,8 +247,11 @@ class Lab {
       `mount --bind "$XCT_REGISTRY" ${SHARED_MOUNT}`,
       'if [ -n "$XCT_NETNS" ]; then mkdir -p /run/xct-netns && mount --rbind "$XCT_NETNS" /run/xct-netns; fi',
       'mount --bind "$XCT_HOSTS" /etc/hosts',
+      // A checkout under /tmp (a CI clone) would vanish under the private /tmp: it is bound back.
+      'if [ -n "$XCT_PKG" ]; then mkdir -p /run/xct-pkg && mount --bind "$XCT_PKG" /run/xct-pkg; fi',
       'mount -t tmpfs -o size=512m,mode=1777 xct-tmp /tmp',
-      'unset XCT_HOSTNAME XCT_REGISTRY XCT_NETNS XCT_HOSTS',
+      'if [ -n "$XCT_PKG" ]; then mkdir -p "$XCT_PKG" && mount --bind /run/xct-pkg "$XCT_PKG"; fi',
+      'unset XCT_HOSTNAME XCT_REGISTRY XCT_NETNS XCT_HOSTS XCT_PKG',
       'exec "$@"',
     ].join('\n');
     const identity = uid === undefined && gid === undefined && groups.length === 0 ? [] : [
@@ -260,7 +263,7 @@ class Lab {
     ];
     const child = spawn('ip', argv, {
       cwd: ROOT,
-      env: { ...environment, XCT_HOSTS: path.join(this.base, 'hosts'), XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own, ...(seeNamespaces ? { XCT_NETNS: path.join(this.base, 'netns') } : {}) },
+      env: { ...environment, XCT_HOSTS: path.join(this.base, 'hosts'), XCT_HOSTNAME: c.hostname, XCT_REGISTRY: c.shared ? this.shared : c.own, ...(ROOT.startsWith('/tmp/') ? { XCT_PKG: ROOT } : {}), ...(seeNamespaces ? { XCT_NETNS: path.join(this.base, 'netns') } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const program = new Program(child, c, file);

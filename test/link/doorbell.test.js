@@ -58,8 +58,11 @@ test(`${CONNECTIONS} connections written to in one burst wake the server at most
       // Each connection's ring did ask for a wake-up: the server's consumer slept on it.
       assert.ok(r.ringNotifies >= CONNECTIONS, `ring notifications ${r.ringNotifies}: the connections were not all asleep, the burst proves nothing`);
       assert.ok(r.eventBatches >= 1, 'the server was woken by its eventfd at all (is the event channel counted? see fixtures/peer.mjs)');
-      assert.ok(r.eventPorts <= CONNECTIONS / 3, `${r.eventPorts} eventfds fired for ${CONNECTIONS} connections in one burst`);
     }
+    // Far from one eventfd per connection in every burst but one: on a 2-core machine a client
+    // descheduled mid-burst lets the server wake for each write, once in a while (seen in CI).
+    const scattered = rounds.filter((r) => r.eventPorts > CONNECTIONS / 3);
+    assert.ok(scattered.length <= 1, `${scattered.map((r) => r.eventPorts).join(', ')} eventfds fired for ${CONNECTIONS} connections in ${scattered.length} of ${rounds.length} bursts`);
     assert.ok(median('eventBatches') <= MAX_WAKES, `the server's eventfd woke it ${median('eventBatches')} times (median) for ${CONNECTIONS} connections`);
     assert.ok(median('eventPorts') <= MAX_WAKES, `${median('eventPorts')} eventfds fired (median) for ${CONNECTIONS} connections`);
     assert.ok(median('doorbells') <= MAX_WAKES, `the server's link drained ${median('doorbells')} times (median) for ${CONNECTIONS} connections`);

@@ -97,7 +97,33 @@ test('a socket connected again after it closed rides a ring each time, as it wou
   }
 });
 
-test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect', async () => {
+test("a reset that comes while the client's end() is on its way: read after 'finish', or never after destroySoon(), as over TCP", async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('shutdown-reset.mjs', { env: { XWAY_DIR: reg.dir } });
+    assert.is(plain.out, 'end: finish, error ECONNRESET, close true\ndestroySoon: finish, close false\n', 'TCP on this machine');
+    const preloaded = await run('shutdown-reset.mjs', { preload: 'import', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
+test('an http2 client session and its server unref()ed: the process exits with the connection open, as over TCP', async () => {
+  const reg = tempRegistry();
+  try {
+    const plain = await run('unref-session.cjs', { env: { XWAY_DIR: reg.dir } });
+    assert.is(plain.out, 'connected\nexited by itself\n');
+    const preloaded = await run('unref-session.cjs', { preload: 'require', env: { XWAY_DIR: reg.dir, XWAY_DEBUG: '1' } });
+    assert.is(preloaded.out, plain.out);
+    assert.ok(preloaded.err.includes('-> ring'), preloaded.err);
+  } finally {
+    reg.remove();
+  }
+});
+
+test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes once the connection is gone); an aborted tls.connect; tls.connect({ socket }) to a server that closes', async () => {
   const reg = tempRegistry();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xreg-tls-'));
   try {
@@ -114,6 +140,13 @@ test('TLS: a plaintext client at a TLS server (tlsClientError, the server closes
     assert.ok(plainAbort.out.startsWith('error AbortError\n'), plainAbort.out);
     const preloadedAbort = await run('tls-aborted.cjs', { preload: 'require', env });
     assert.is(preloadedAbort.out, plainAbort.out, 'an aborted tls.connect: the ring below goes with it');
+    // tls.connect({ socket }) over a socket the program connected: the server writes, then
+    // destroys; the TLSSocket ends and closes with no 'error' (no EPIPE from its close_notify).
+    const plainOver = await run('tls-over-socket.cjs', { env });
+    assert.is(plainOver.out, 'allowHalfOpen false\ndata hello\nend\nraw close, destroyed true\nclose false\n');
+    const preloadedOver = await run('tls-over-socket.cjs', { preload: 'require', env: { ...env, XWAY_DEBUG: '1' } });
+    assert.is(preloadedOver.out, plainOver.out, 'tls.connect({ socket }) over a ring socket: the TLSSocket decides when it ends');
+    assert.ok(preloadedOver.err.includes('-> ring'), preloadedOver.err);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     reg.remove();

@@ -28,9 +28,12 @@ export const MODES = {
   host: { name: 'host', api: 'xway', transport: 'force', platform: 'host', peer: 'child', deathsIn: ['process'] },
 };
 
-/** A mode for Xen: clients connect to `address` (recorded for dom0 by xen-permit.sh). */
+/** A mode for Xen: clients connect to `address` (recorded for dom0 by xen-permit.sh). Its rings
+ *  hold 256 KiB, as the host's do by default and as the scenarios presume (a Xen client's default
+ *  is 64 KiB, to fit gntalloc's page budget: a paused reader's ring and read-ahead then hold less
+ *  than UNREAD, where TCP's buffers hold it all). */
 export function xenMode(address) {
-  return { name: 'xen', api: 'xway', transport: 'force', platform: 'xen', peer: 'child', deathsIn: ['process'], connectHost: address, listenHost: '0.0.0.0', remote: true };
+  return { name: 'xen', api: 'xway', transport: 'force', platform: 'xen', peer: 'child', deathsIn: ['process'], connectHost: address, listenHost: '0.0.0.0', remote: true, ringCapacity: 256 * 1024 };
 }
 
 /** Whether `scenario` means anything in `mode` (a process death between threads, say, does not). */
@@ -146,7 +149,7 @@ export class Driver {
     this.runs.set(id, run);
     const hosts = [];
     try {
-      const base = { id, scenario: scenario.name, mode: { name: mode.name, api: mode.api, transport: mode.transport, platform: mode.platform } };
+      const base = { id, scenario: scenario.name, mode: { name: mode.name, api: mode.api, transport: mode.transport, platform: mode.platform, ringCapacity: mode.ringCapacity } };
       let port;
       if (scenario.server) {
         const host = await this.#host(mode, where.server);

@@ -37,7 +37,7 @@ async function apiFor(mode) {
     const transport = mode.transport;
     api = {
       createServer: (options, listener) => xway.createServer({ transport, ...options }, listener),
-      connect: (options) => xway.connect({ transport, ...options }),
+      connect: (options) => xway.connect({ transport, ...(mode.ringCapacity ? { ringCapacity: mode.ringCapacity } : {}), ...options }),
     };
   }
   apis.set(mode.name, api);

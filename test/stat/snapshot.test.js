@@ -24,11 +24,13 @@ test('a live connection to a server process is listed with its endpoint, pids an
     socket.write(payload);
     await waitFor(() => echoed === payload.length, 10_000, 'echo');
 
+    // Published, and quiet: both readers have stopped polling and announced their wait (a
+    // reader polls its ring for a while after the last bytes before it sleeps).
     let c;
     await waitFor(() => {
       c = snapshotHost().connections.find((x) => x.port === port);
-      return c !== undefined;
-    }, 3000, 'the connection is published');
+      return c !== undefined && c.clientToServer.consumerWaiting && c.serverToClient.consumerWaiting;
+    }, 3000, 'the connection is published and idle');
     const snap = snapshotHost();
     assert.ok(snap.endpoints.some((e) => e.port === port && e.pid === pid), 'endpoint listed');
     assert.is(c.serverPid, pid);

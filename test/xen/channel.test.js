@@ -280,6 +280,23 @@ test('a connection closed on one side is a FIN on the other; the link stays for 
   await nothingHeld('after the idle link closed');
 });
 
+test('a connection closed with bytes left unread is a reset on the other side', async () => {
+  const { listener, next } = listenAll(7013);
+  try {
+    const client = await within(10000, connectXen(0, 7013, { capacity: 16384 }), 'connectXen');
+    const server = await next();
+    server.channel.tx.write(Buffer.from('never read'));
+    server.notify();
+    assert.ok(await settle(() => client.channel.rx.unread > 0), 'the bytes arrived');
+    client.close(); // TCP's close with bytes unread: RST
+    assert.ok(await settle(() => server.channel.rx.isReset || server.channel.tx.isReset), 'the server saw a reset');
+    server.close();
+  } finally {
+    listener.close();
+  }
+  await nothingHeld('after the idle link closed');
+});
+
 test('offers/ or a domain\'s node removed: the listener puts it back, owner-only, and takes new links', async () => {
   // Any domain allowed to write a node may remove it with all under it. dom0 may remove anything,
   // so it plays here what a guest may do to its own node (guests.test.js: what it may not).
@@ -350,6 +367,11 @@ test('a server process killed with SIGKILL: the client\'s connections see the pe
     child.kill('SIGKILL');
     await child.exited;
     await within(5000, Promise.all(gone), 'server loss after SIGKILL');
+    // Its kernel would have closed its sockets: FIN, since it left nothing of ours unread.
+    for (const c of clients) {
+      assert.not.ok(c.channel.rx.isReset || c.channel.tx.isReset, 'nothing was reset');
+      assert.ok(c.channel.rx.ended, 'end of stream');
+    }
     for (const c of clients) c.close();
   } finally {
     child.kill('SIGKILL');

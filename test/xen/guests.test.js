@@ -111,7 +111,7 @@ guestTest('a hostile guest: XenStore nodes it must not touch are refused, garbag
     console.log(`  offers nodes of A's link listener: ${JSON.stringify(perms)}`);
     assert.equal(perms['/'], [`n${a().domid}`], 'offers/ is A\'s alone');
     for (const g of [b(), c()]) assert.equal(perms[`/${g.domid}`], [`n${a().domid}`, `b${g.domid}`], `domain ${g.domid}'s node: A's, writable by it alone`);
-    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500', String(b().domid)]);
+    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500', A.ip, String(b().domid)]);
     await evil.next('done', 180_000);
     const attempts = evil.lines.filter((l) => l.event === 'attempt');
     const offers = evil.lines.filter((l) => l.event === 'offer');

@@ -138,7 +138,16 @@ mkdir -p "$pkg/scripts" && cp "$repo/scripts/xen-permit.sh" "$pkg/scripts/"
 for m in uvu dequal diff kleur sade mri; do cp -r "$repo/node_modules/$m" "$pkg/node_modules/"; done
 # What dom0 runs (the tests, bounded in time so a hang is reported, not waited out); the base's
 # /init runs this file, so changing it needs no new base.
-echo "${XWAY_XEN_GUEST_CMD:-XWAY_XEN_DOMU=${XWAY_XEN_DOMU:-1} timeout 540 node node_modules/uvu/bin.js test/xen '\.test\.js\$'}" > "$pkg/guest.sh"
+# socket.test.js runs in a process of its own: after semantics.test.js in the same process, its
+# server's close() never calls back (a server-side Xen ring socket never closes; not yet found).
+# Every run's totals are added up; a run that printed none makes the whole run unclean.
+runs=1
+if [ -z "${XWAY_XEN_GUEST_CMD:-}" ]; then
+  runs=2
+  domu=${XWAY_XEN_DOMU:-1}
+  XWAY_XEN_GUEST_CMD="rc=0; XWAY_XEN_DOMU=$domu timeout 480 node node_modules/uvu/bin.js test/xen '\.test\.js\$' --ignore socket.test.js || rc=\$?; XWAY_XEN_DOMU=$domu timeout 60 node node_modules/uvu/bin.js test/xen 'socket\.test\.js\$' || rc=\$?; exit \$rc"
+fi
+echo "$XWAY_XEN_GUEST_CMD" > "$pkg/guest.sh"
 (cd "$work/root" && find . | cpio -o -H newc 2>/dev/null) > "$work/pkg.cpio"
 cat "$base" "$work/pkg.cpio" > "$work/initrd.cpio"   # the kernel unpacks concatenated archives
 zcat "$xen_gz" > "$work/xen.elf"   # QEMU's multiboot loader wants the 32-bit ELF inside
@@ -160,9 +169,10 @@ timeout --foreground "${XWAY_XEN_TIMEOUT:-600}" qemu-system-x86_64 -machine pc -
 qemu_rc=${PIPESTATUS[0]}
 set -e
 plain=$(tr -d '\r' < "$log" | sed 's/\x1b\[[0-9;]*m//g')
-total=$(printf '%s\n' "$plain" | sed -n 's/^ *Total: *\([0-9]*\).*/\1/p' | tail -n1)
-passed=$(printf '%s\n' "$plain" | sed -n 's/^ *Passed: *\([0-9]*\).*/\1/p' | tail -n1)
-skipped=$(printf '%s\n' "$plain" | sed -n 's/^ *Skipped: *\([0-9]*\).*/\1/p' | tail -n1)
+sum() { printf '%s\n' "$plain" | sed -n "s/^ *$1: *\\([0-9]*\\).*/\\1/p" | awk -v runs="$runs" '{ n++; s += $1 } END { if (n >= runs) print s }'; }
+total=$(sum Total)
+passed=$(sum Passed)
+skipped=$(sum Skipped)
 exitline=$(printf '%s\n' "$plain" | sed -n 's/^XEN-TESTS-EXIT \([0-9]*\).*/\1/p' | tail -n1)
 elapsed=$(( $(date +%s) - started ))
 # Only a clean run is counted: the tests printed their totals, the guest reported their exit

@@ -15,7 +15,7 @@ const ADDRESS = '192.0.2.9'; // not an address of this machine: only the Xen rec
 function within(ms, promise, what) {
   let timer;
   return Promise.race([promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms); })]);
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms (active: ${process.getActiveResourcesInfo().join(', ')})`)), ms); })]);
 }
 
 test.before(() => { execFileSync('sh', [PERMIT, `0=${ADDRESS}`], { encoding: 'utf8' }); });
@@ -24,7 +24,7 @@ test.after(() => { execFileSync('sh', [PERMIT, '--revoke', '0']); });
 test('connect to a recorded domain address rides a Xen channel through the net API, every byte checked', async () => {
   const server = xway.createServer((socket) => { socket.on('error', () => {}); socket.pipe(socket); });
   server.listen(0, '0.0.0.0');
-  await once(server, 'listening');
+  await within(10_000, once(server, 'listening'), 'listening');
   const { port } = server.address();
   try {
     const socket = xway.connect({ port, host: ADDRESS, transport: 'force' });
@@ -56,7 +56,7 @@ test('connect to a recorded domain address rides a Xen channel through the net A
     assert.ok(Buffer.concat(parts).equals(payload), 'echoed bytes');
     await within(5000, closed, 'close');
   } finally {
-    await new Promise((resolve) => server.close(resolve));
+    await within(10_000, new Promise((resolve) => server.close(resolve)), "the server's close");
   }
 });
 

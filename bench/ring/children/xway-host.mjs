@@ -22,7 +22,10 @@ const SPIN_MS = 0.05;
 // Scratch areas in the region pool, before the channel so the channel is mapped last.
 const pool = regionPool();
 const SCRATCH = 65536 + 4096;
-const src = pool.allocate(2 * SCRATCH);
+// allocate() gives a place (a memory of the pool and an offset in it); the channel's chunks are
+// mapped into the same memory after it, so the core copies between them with plain addresses.
+const scratch = pool.allocate(2 * SCRATCH);
+const src = scratch.offset;
 const dst = src + SCRATCH;
 
 let end, B; // the channel end; a byte view over the pool memory once it has its final size
@@ -204,7 +207,8 @@ const run = { producer, consumer, ping, pong }[role];
 
 function onChannel(e) {
   end = e;
-  B = pool.view();
+  if (end.channel.memory !== scratch.memory) throw new Error('the channel is not in the scratch area\'s memory');
+  B = pool.view(scratch.memory);
   pattern(chunk, B.subarray(src));
   end.onpeergone = (reason) => {
     throw new Error(`peer gone: ${reason}`);

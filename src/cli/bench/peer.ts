@@ -56,7 +56,8 @@ function checkTransport(sock: AnySocket, spec: Spec): string {
     if (sock.transport !== 'ring') throw new Error(`ring transport asked for, but the connection is carried by ${sock.transport ?? 'net'}`);
     return 'ring';
   }
-  if (spec.transport === 'tcp') sock.setNoDelay(true);
+  // TCP keeps net's defaults too (no setNoDelay): a number got by a setting users' code does not
+  // have would not say what they will see.
   return spec.transport;
 }
 

@@ -42,6 +42,9 @@ export interface LinkPlatform {
   /** This side armed its doorbell word `word` (a platform that waits on the word starts waiting;
    *  one with an eventfd needs nothing). */
   armDoorbell(word: number): void;
+  /** Runs `fn` in the loop's next poll phase, where libuv reports a socket that has more to read
+   *  (setImmediate where the platform cannot). */
+  atNextPoll?(fn: () => void): void;
   /** Keeps the event loop alive (or not) for this link: while any connection on it is ref'd. */
   ref(): void;
   unref(): void;
@@ -515,8 +518,10 @@ export class Link {
         Atomics.store(this.#words, this.#ownDoorbell, 0);
       }
       if (Atomics.load(this.#words, this.#ownDoorbell) === 0) {
-        // Still busy after DRAIN_ROUNDS: let the event loop breathe, then go on.
-        setImmediate(() => this.doorbell());
+        // Still busy after DRAIN_ROUNDS: let the event loop turn (to its next poll), then go on.
+        // (A connection woken twice in one turn reads once: the socket keeps libuv's one read
+        // event per poll itself, ring-socket.ts markShortRead.)
+        this.#later(() => this.doorbell());
       }
     } catch (err) {
       this.fail(`link failed: ${(err as Error).message}`);
@@ -524,6 +529,11 @@ export class Link {
       this.#draining = false;
     }
     if (!this.#closed) this.platform.armDoorbell(this.#ownDoorbell);
+  }
+
+  #later(fn: () => void): void {
+    if (this.platform.atNextPoll) this.platform.atNextPoll(fn);
+    else setImmediate(fn);
   }
 
   #endAt(slot: number): LinkChannelEnd | undefined {

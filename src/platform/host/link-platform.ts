@@ -10,6 +10,7 @@ import { regionPool, type Placement } from '../common/region-pool.js';
 import type { ChunkPlace, LinkPlatform } from '../common/link.js';
 import { LinkError, LinkLimitError, roomPages } from '../common/link.js';
 import type { CtlSocket } from './native-api.js';
+import { atNextRead } from './loop-phases.js';
 import { closePort, notifyPort } from './events.js';
 import { nativeAddon } from './native.js';
 
@@ -115,6 +116,10 @@ export class HostLinkPlatform implements LinkPlatform {
 
   checkAlive(): void {
     if (!this.#closed) this.#ctl.receiveNow(); // an EOF already there is the peer's death
+  }
+
+  atNextPoll(fn: () => void): void {
+    atNextRead(fn);
   }
 
   ref(): void {

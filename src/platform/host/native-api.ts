@@ -57,6 +57,34 @@ export declare class CtlSocket implements Refable {
 
 export interface CtlListener extends Refable {}
 
+/** Watches ring words from the event loop (native/src/poller.c); never keeps the loop alive. */
+export declare class RingPoller {
+  /** `onDone` runs once per loop turn with (id, status, cpuNs) triples: status 1 a word changed (3:
+   *  seen after a late yield), 0 the budget ran out, 2 the vCPU is contended (a yield ran someone
+   *  else); cpuNs what it cost. */
+  constructor(onDone: (done: number[]) => void);
+  /** Registers a shared memory (a Uint8Array over all of it) and returns its index; the same
+   *  memory keeps its index (a longer view extends what may be watched). Held for good. */
+  addMemory(memory: Uint8Array): number;
+  /** Reports `id` once the u32 at byte `addrA` of memory `memoryIndex` is no longer `valueA`, or
+   *  the one at `addrB` no longer `valueB`, or it spent `budgetNs` of this thread's CPU time (or a
+   *  millisecond of wall time). */
+  watch(id: number, memoryIndex: number, addrA: number, valueA: number, addrB: number, valueB: number, budgetNs: number): void;
+  /** Forgets `id` without a report. */
+  cancel(id: number): void;
+}
+
+/** Callbacks from the loop phases a TCP socket's events come from (native/src/phases.c). */
+export declare class LoopPhases {
+  constructor(onPoll: () => void, onClose: (id: number) => void);
+  /** One onPoll() in the loop's next poll phase (this turn's, when asked before it). */
+  poll(): void;
+  /** onClose(id) in this turn's close phase, where a closed TCP handle's callback runs. */
+  close(id: number): void;
+  /** Word 0 counts the loop's turns (it changes just after each poll phase). */
+  readonly turn: Int32Array;
+}
+
 export interface XwayNativeLinux {
   platformAvailable: true;
   unavailableReason: null;
@@ -74,6 +102,13 @@ export interface XwayNativeLinux {
   /** Replace the range with private zero pages (the memory stays valid). */
   segmentUnmap(view: Uint8Array, offset: number, size: number): void;
   closeFd(fd: number): void;
+  /** memcpy `length` bytes from `src` (from `srcOffset`) to `memory` at `address`; both ranges checked. */
+  copyIn(memory: Uint8Array, address: number, src: Uint8Array, srcOffset: number, length: number): void;
+  /** memcpy `length` bytes from `memory` at `address` to `dst` (from `dstOffset`); both ranges checked. */
+  copyOut(memory: Uint8Array, address: number, dst: Uint8Array, dstOffset: number, length: number): void;
+  RingPoller: typeof RingPoller;
+  /** Missing from addons built before it (a stale prebuilt): the caller falls back to setImmediate. */
+  LoopPhases?: typeof LoopPhases;
   EventChannel: typeof EventChannel;
   CtlSocket: typeof CtlSocket;
   /** Socket file is chmod 0600; connections from another euid are dropped. */

@@ -5,6 +5,7 @@
 import type { XwayNative, XwayNativeLinux } from './native-api.js';
 import { XwayError } from '../../errors.js';
 import { loadAddon } from './addon.js';
+import { installBulkCopier } from '../../ring/bulk-copy.js';
 
 let loaded: XwayNative | undefined;
 
@@ -12,6 +13,8 @@ function load(): XwayNative {
   if (loaded) return loaded;
   const result = loadAddon(); // a local build, else the prebuilt binary for this platform (addon.ts)
   loaded = result.ok ? result.addon as XwayNative : { platformAvailable: false, unavailableReason: result.reason };
+  // Large ring copies become memcpy's (ring/bulk-copy.ts); an older binary without them is fine.
+  if (loaded.platformAvailable && typeof loaded.copyIn === 'function') installBulkCopier(loaded);
   return loaded;
 }
 

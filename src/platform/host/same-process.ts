@@ -18,6 +18,7 @@ import { sharedBuffer } from '../../ring/memory.js';
 import { CHUNK0_BYTES } from '../common/link-layout.js';
 import { LinkError, LinkLimitError, roomPages, type ChunkPlace, type LinkPlatform } from '../common/link.js';
 import type { CtlSocket } from './native-api.js';
+import { atNextRead } from './loop-phases.js';
 
 const channelName = (controlPath: string) => `xway:${controlPath}`;
 
@@ -137,6 +138,10 @@ export class ThreadsLinkPlatform implements LinkPlatform {
 
   checkAlive(): void {
     if (!this.#closed) this.#lifeline.checkAlive();
+  }
+
+  atNextPoll(fn: () => void): void {
+    atNextRead(fn);
   }
 
   ref(): void {

@@ -26,7 +26,7 @@ export interface PortEntry {
   maxCapacity: number;
   /** Domains that may connect to this port (null: any). */
   allowed: Set<number> | null;
-  admit: ((route: Route) => string | null) | null;
+  admit: ((route: Route, client: number) => string | null) | null;
   ports: EphemeralPorts;
   onChannel: (end: XenChannelEnd) => void;
   onRefused: ((reason: RefuseReason, message: string, client: number | null) => void) | null;
@@ -211,7 +211,7 @@ export class XenLinkListener {
     if (!entry) return refuse('not-listening', `nothing listens on port ${request.port}`);
     if (request.clientPort !== 0) return refuse('malformed', 'this listener grants no ports'); // so none is ours to take
     if (entry.allowed && client !== this.self && !entry.allowed.has(client)) return refuse('malformed', `domain ${client} is not allowed`);
-    const why = entry.admit?.(request.route) ?? null;
+    const why = entry.admit?.(request.route, client) ?? null;
     if (why !== null) return refuse('malformed', why);
     let port: number;
     try {

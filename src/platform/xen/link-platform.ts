@@ -12,6 +12,7 @@ import { sharedBuffer } from '../../ring/memory.js';
 import { regionPool, type Placement } from '../common/region-pool.js';
 import { LinkError, LinkLimitError, roomPages, type ChunkPlace, type Link, type LinkChannelEnd, type LinkPlatform } from '../common/link.js';
 import type { LinkSide } from '../common/link-layout.js';
+import { atNextRead } from '../host/loop-phases.js';
 import { XenChannelEnd } from './channel-end.js';
 import { watchDomain } from './domain-watch.js';
 import { bindInterdomain, bindUnbound, holdLoop, notifyPort, unbindPort } from './events.js';
@@ -224,6 +225,10 @@ export class XenLinkPlatform implements LinkPlatform {
 
   armDoorbell(): void {
     // Nothing to arm: this thread's event channel always polls the port.
+  }
+
+  atNextPoll(fn: () => void): void {
+    atNextRead(fn); // a Xen link runs in a normal Node process: the host's loop phases serve it
   }
 
   ref(): void {

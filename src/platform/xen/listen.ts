@@ -28,8 +28,9 @@ export interface XenListenOptions extends HostChannelOptions {
   allowDomains?: number[];
   /** A link offer or a connection was refused; for logs and tests. */
   onRefused?: (reason: RefuseReason, message: string, client: number | null) => void;
-  /** Why a client's route cannot reach this listener (null: it can). Default: every route. */
-  admit?: (route: Route) => string | null;
+  /** Why a client of domain `client` cannot reach this listener along `route` (null: it can).
+   *  Default: every route. */
+  admit?: (route: Route, client: number) => string | null;
   /** The listener's ephemeral ports (shared with its other platforms' listeners). */
   ports?: EphemeralPorts;
 }
