@@ -201,9 +201,37 @@ test('a link set up through XenStore carries connections, data both ways; the of
   }
   const xs = new native.XenStore(() => {});
   assert.is(xs.read('/local/domain/0/data/xway/7001/version'), null, 'closing the listener removed the endpoint');
+  // The idle link closes after LINK_IDLE_MS: then nothing is held, on either side, and the link
+  // listener, which stayed while the link was up, has gone too.
+  await nothingHeld('after the idle link closed');
   assert.equal(xs.directory('/local/domain/0/data/xway/links'), [], 'and its link listener');
   xs.close();
-  // The idle link closes after LINK_IDLE_MS: then nothing is held, on either side.
+});
+
+test('a port listened on after the last one closed is served on the link already up: no second link', async () => {
+  const first = listenAll(7014);
+  const ends = [];
+  try {
+    const { link: key } = lookupXenEndpoint(0, 7014);
+    ends.push(await within(10000, connectXen(0, 7014, { capacity: 16384 }), 'connect 7014'), await first.next());
+    for (const end of ends.splice(0)) end.close();
+    first.listener.close(); // the thread's last port; the link is still up (idle, not yet closed)
+    const held = xenResources();
+    assert.is(held.links, 2, 'the link is up, both ends');
+    const second = listenAll(7015);
+    try {
+      assert.is(lookupXenEndpoint(0, 7015).link, key, 'the same link listener serves the new port');
+      ends.push(await within(10000, connectXen(0, 7015, { capacity: 16384 }), 'connect 7015'), await second.next());
+      assert.equal(xenResources(), held, 'no new link, grant, port or watch');
+      const data = randomBytes(50_000);
+      assert.ok((await within(10000, transfer(ends[0], ends[1], data), 'transfer')).equals(data));
+    } finally {
+      for (const end of ends) end.close();
+      second.listener.close();
+    }
+  } finally {
+    first.listener.close();
+  }
   await nothingHeld('after the idle link closed');
 });
 

@@ -81,12 +81,19 @@ export class XenLinkListener {
     this.#allowChanged();
   }
 
-  /** The port stops listening; with no port left the listener closes (links up stay until their
-   *  clients close them, as host links do). */
+  /** The port stops listening. With no port left the listener closes once no link is up: links
+   *  stay until their clients close them, as host links do, and a port this thread listens on
+   *  meanwhile is served by this listener, so its clients' links carry it (a new listener, under a
+   *  new key, would cost each of them a second link: grant pages, the scarce thing on Xen). */
   remove(port: number): void {
     this.#ports.delete(port);
-    if (this.#ports.size === 0) this.close();
-    else this.#allowChanged();
+    if (!this.#closeIfUnused()) this.#allowChanged();
+  }
+
+  #closeIfUnused(): boolean {
+    if (this.#ports.size > 0 || this.links() > 0) return false;
+    this.close();
+    return true;
   }
 
   close(): void {
@@ -198,6 +205,7 @@ export class XenLinkListener {
     link.onclose = () => {
       set.delete(link);
       if (set.size === 0 && this.#links.get(client) === set) this.#links.delete(client);
+      if (!this.#closed) this.#closeIfUnused();
     };
   }
 
