@@ -4,6 +4,7 @@
 // fixtures/agent.js over the harness's bridge; the same bridge carries plain TCP between them
 // (netfront/netback), against which the rings are compared.
 import { test } from 'uvu';
+import { createRequire } from 'node:module';
 import * as assert from 'uvu/assert';
 import { bootGuests, destroyDomain, consoleLog, sh, sleep, within, PERMIT } from './guests.js';
 
@@ -93,32 +94,57 @@ guestTest('an unmodified http server and client under --import xway/register tal
   }
 });
 
-guestTest('a hostile guest: XenStore nodes it must not touch are refused, garbage offers and scribbled pages are refused with a reason, and the victim keeps serving', async () => {
+guestTest('a hostile guest: XenStore nodes it must not touch are refused, garbage link offers and hostile link records are refused with a reason, and the victim keeps serving', async () => {
   const server = await a().spawn(['test/xen/fixtures/pair.js', 'echo-server', '7500']);
   try {
     await server.next('listening', 60_000);
     // A well-behaved client in B keeps a conversation going while C attacks.
     const good = await b().spawn(['test/xen/fixtures/pair.js', 'echo-client', A.ip, '7500', '400']);
     assert.equal((await good.next('connected', 60_000)).transport, 'ring');
-    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500', A.ip]);
+    // dom0's view of A's link listener: offers/ A's alone, and a node for each guest, its own.
+    const xs = new (createRequire(import.meta.url)('../../native/build/Release/xway_native.node').XenStore)(() => {});
+    const key = xs.read(`/local/domain/${a().domid}/data/xway/7500/link`);
+    const offersDir = `/local/domain/${a().domid}/data/xway/links/${key}/offers`;
+    const nodes = xs.directory(offersDir);
+    const perms = Object.fromEntries([offersDir, ...nodes.map((d) => `${offersDir}/${d}`)].map((p) => [p.slice(offersDir.length) || '/', xs.getPermissions(p)]));
+    xs.close();
+    console.log(`  offers nodes of A's link listener: ${JSON.stringify(perms)}`);
+    assert.equal(perms['/'], [`n${a().domid}`], 'offers/ is A\'s alone');
+    for (const g of [b(), c()]) assert.equal(perms[`/${g.domid}`], [`n${a().domid}`, `b${g.domid}`], `domain ${g.domid}'s node: A's, writable by it alone`);
+    const evil = await c().spawn(['test/xen/fixtures/pair.js', 'hostile', String(a().domid), '7500', A.ip, String(b().domid)]);
     await evil.next('done', 180_000);
     const attempts = evil.lines.filter((l) => l.event === 'attempt');
     const offers = evil.lines.filter((l) => l.event === 'offer');
     console.log(attempts.map((x) => `  ${x.what}: ${x.allowed ? 'ALLOWED' : x.code}`).join('\n'));
     console.log(offers.map((x) => `  offer ${x.tag}: ${x.answer ?? x.code}`).join('\n'));
     for (const x of attempts) {
-      if (x.what === 'remove the offers directory') continue; // allowed by design: see below
+      if (x.what === 'remove its own offers node') { assert.ok(x.allowed, 'a domain may remove its own node (it hurts only itself)'); continue; }
       if (x.what === 'read the address map') { assert.ok(x.allowed, 'a recorded guest reads the map'); continue; }
       assert.not.ok(x.allowed, `hostile guest could ${x.what}`);
     }
-    assert.is(offers.length, 9);
-    for (const o of offers) assert.match(o.answer ?? '', /^refused:(capacity|malformed|internal) \S/, `offer ${o.tag}: ${o.answer}`);
+    assert.ok(attempts.some((x) => x.what === `write an offer into domain ${b().domid}'s node`), 'tried B\'s node');
+    assert.is(offers.length, 6);
+    for (const o of offers) assert.match(o.answer ?? '', /^refused:(malformed|internal) \S/, `offer ${o.tag}: ${o.answer}`);
+    assert.ok(evil.lines.find((l) => l.event === 'own-node-after').exists, 'A put C\'s own offers node back');
     // The scribbled channel: the victim resets it and says why.
     const errors = server.lines.filter((l) => l.event === 'socket-error');
     assert.ok(errors.some((e) => e.code === 'ERR_XWAY_RING_CORRUPT' && e.message.length > 10), `the victim's socket errors: ${JSON.stringify(errors)}`);
+    // Hostile link records from C: A drops the link (C sees its chunk 0 unmapped) or refuses.
+    for (const [scenario, expect] of [['GROW whose grant table entries are not grants', 'dropped'], ['OPEN in a chunk never grown', 'dropped'], ['OPENs with invalid capacities (refused, link kept)', 'refused']]) {
+      const h = await c().spawn(['test/xen/fixtures/hostile-link.js', String(a().domid), '7500', scenario]);
+      try {
+        await h.next('linked', 30_000);
+        assert.is((await h.next('sent', 10_000)).error, undefined, scenario);
+        if (expect === 'dropped') await h.next('dropped', 20_000);
+        else assert.equal([(await h.next('record', 20_000)).op, (await h.next('record', 20_000)).op], [3, 3], `${scenario}: two REFUSEs`);
+        console.log(`  hostile link, ${scenario}: ${expect}`);
+      } finally {
+        await h.kill();
+      }
+    }
     // The good client finished its 400 checked round trips.
     assert.is((await good.next('done', 240_000)).n, 400);
-    // And the victim still accepts new channels afterwards (even with its offers/ removed).
+    // And the victim still accepts new connections afterwards.
     const again = await b().spawn(['test/xen/fixtures/pair.js', 'echo-client', A.ip, '7500', '3']);
     assert.equal((await again.next('connected', 60_000)).transport, 'ring');
     assert.is((await again.next('done', 60_000)).n, 3);

@@ -58,6 +58,9 @@ export interface LinkPlatform {
   /** Gives the pages of chunk `chunk`, bytes [offset, offset+length) (whole 4 KiB pages), back to
    *  the system in every process that maps them. Absent where pages cannot be given back. */
   discard?(chunk: number, offset: number, length: number): void;
+  /** Makes the end of a connection on this link, for a platform whose ends are a class of their
+   *  own (Xen's, which the socket layer and observers recognise). Default: a LinkChannelEnd. */
+  createEnd?(link: Link, slot: number, generation: number, channel: Channel, chunk: number, chunkOffset: number): LinkChannelEnd;
 }
 
 /** What a link's acceptor asks its thread's listeners about an OPEN. */
@@ -155,9 +158,11 @@ export class LinkChannelEnd extends ChannelEndBase {
     };
   }
 
-  /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase). */
-  linkLost(reason: string): void {
-    this.peerLost(reason);
+  /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase) — or, when the
+   *  peer's whole machine vanished (a destroyed Xen domain), nothing is closed (peerVanished). */
+  linkLost(reason: string, vanished = false): void {
+    if (vanished) this.peerVanished(reason);
+    else this.peerLost(reason);
   }
 
   armWake(): void {
@@ -335,7 +340,7 @@ export class Link {
     this.#generations.set(slot, generation);
     const channel = Channel.create(place.memory, place.offset + where.offset, { capacityA, capacityB }, 'initiator');
     writeRoute(place.memory, place.offset + where.offset, route);
-    const end = new LinkChannelEnd(this, slot, generation, channel, where.chunk, where.offset);
+    const end = this.#newEnd(slot, generation, channel, where.chunk, where.offset);
     const clientPort = this.#grantedPort(port, Math.max(capacityA, capacityB), where.chunk);
     end.connection = { port: clientPort, route }; // 0: the port comes with ACCEPT
     end.early = clientPort !== 0;
@@ -348,6 +353,10 @@ export class Link {
     // writes then come in the same wake-up: see batch and flushOwed); a late one at once.
     this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port, clientPort }, end.early ? 'owed' : 'now');
     return { end, accepted };
+  }
+
+  #newEnd(slot: number, generation: number, channel: Channel, chunk: number, offset: number): LinkChannelEnd {
+    return this.platform.createEnd?.(this, slot, generation, channel, chunk, offset) ?? new LinkChannelEnd(this, slot, generation, channel, chunk, offset);
   }
 
   /**
@@ -702,7 +711,7 @@ export class Link {
       decision.release();
       return refuse('malformed');
     }
-    const end = new LinkChannelEnd(this, m.slot, m.generation, channel, m.chunk, m.offset);
+    const end = this.#newEnd(m.slot, m.generation, channel, m.chunk, m.offset);
     const info: ConnectionInfo = { port: decision.port, route };
     end.connection = info;
     this.#accepted.set(m.slot, { end, release: decision.release });
@@ -816,8 +825,10 @@ export class Link {
   }
 
   /** The lifeline went (the peer died, or its link broke): every connection is closed on the
-   *  peer's behalf, as its kernel would have; the link lets go of its pages once they are done. */
-  lost(reason: string): void {
+   *  peer's behalf, as its kernel would have; the link lets go of its pages once they are done.
+   *  `how` 'vanished': the peer's machine is gone without closing anything (a destroyed Xen
+   *  domain), so its connections time out instead (ChannelEndBase.peerVanished). */
+  lost(reason: string, how: 'closed' | 'vanished' = 'closed'): void {
     if (this.#closed) return;
     // What the peer wrote before it went (ACCEPTs it did not wake us for) still counts.
     if (this.side === 'initiator') this.#catchUp();
@@ -830,7 +841,7 @@ export class Link {
       try { record.end.channel.abort(); } catch { /* revoked */ }
     }
     this.#shutdown();
-    for (const end of this.#ends()) end.linkLost(reason);
+    for (const end of this.#ends()) end.linkLost(reason, how === 'vanished');
   }
 
   /** The peer broke the link's rules: its connections are reset and the link is closed. */

@@ -1,35 +1,26 @@
-// The connecting side of Xen channel set-up (see protocol.ts for the XenStore layout): find the
-// endpoint, lay the channel out in pages granted to the server's domain, offer the grant
-// references and an unbound event port in one XenStore transaction, and wait for the server to
-// accept. The promise settles with an established channel end, or rejects with a typed error after
-// withdrawing the offer and releasing every grant, port and slot it made.
+// The connecting side of Xen connections: find the endpoint in XenStore, take (or make, once) the
+// link to the server thread that serves it (link-connect.ts), and open the connection on it — a
+// slot and an OPEN record, no XenStore, no grant and no event channel of its own unless the link
+// must grow a chunk. Rejects with a typed error and leaves nothing behind when it fails.
 
-import { randomBytes } from 'node:crypto';
-import { Channel } from '../../ring/channel.js';
 import { XwayError } from '../../errors.js';
 import { SetupError } from '../host/connect.js';
-import { resolveOptions, type HostChannelOptions } from '../host/limits.js';
+import { type HostChannelOptions } from '../host/limits.js';
 import { ProtocolError } from '../host/protocol.js';
-import { regionPool } from '../common/region-pool.js';
-import { XenChannelEnd } from './channel-end.js';
-import { bindUnbound, unbindPort } from './events.js';
-import { xenAddon } from './native.js';
-import { addressKey, aliveOffsets, grantBytes, HOSTS_PATH, MAX_DOMID, offerEntries, parseInteger, readEndpoint, type XenEndpoint } from './protocol.js';
-import { selfDomid, watch, xenStore } from './store.js';
+import type { Link } from '../common/link.js';
 import type { Route } from '../../socket/identity.js';
+import { XenChannelEnd } from './channel-end.js';
+import { resolveXenOptions } from './limits.js';
+import { xenLinkTo } from './link-connect.js';
+import { xenAddon } from './native.js';
+import { addressKey, HOSTS_PATH, MAX_DOMID, parseInteger, readEndpoint, type XenEndpoint } from './protocol.js';
+import { selfDomid, xenStore } from './store.js';
+
+export { XEN_DEFAULT_CAPACITY, resolveXenOptions } from './limits.js';
 
 export interface XenChannelOptions extends HostChannelOptions {
   /** The address connected to and the one connected from, as the client sees them. */
   route?: Route;
-}
-
-/** Ring capacity of a Xen channel unless asked otherwise: 64 KiB per direction = 33 granted
- *  pages, so gntalloc's default budget (1024 pages per domain) holds about 30 channels. */
-export const XEN_DEFAULT_CAPACITY = 64 * 1024;
-
-export function resolveXenOptions(o: XenChannelOptions = {}): Required<HostChannelOptions> {
-  const { route: _route, ...limits } = o;
-  return resolveOptions({ ...limits, capacity: o.capacity ?? XEN_DEFAULT_CAPACITY });
 }
 
 /** The endpoint domain `domid` publishes for `port`, or null (none, or not readable from here). */
@@ -53,103 +44,48 @@ export function xenPeerFor(address: string): number | null {
 
 export { selfDomid };
 
-/** Sets up a channel with the endpoint domain `domid` publishes for `port`. Rejects with
+/** Opens a connection to the endpoint domain `domid` publishes for `port`. Resolves once the
+ *  server accepted it (`end.connection.port` is its ephemeral port). Rejects with
  *  XenUnavailableError (ERR_XWAY_XEN_UNAVAILABLE) where Xen is absent, SetupError (ERR_XWAY_SETUP)
- *  when there is no endpoint or the server refuses, ProtocolError for malformed records. */
+ *  when there is no endpoint, no link can be had or the server refuses, LinkError at a limit,
+ *  ProtocolError for malformed records. */
 export async function connectXen(domid: number, port: number, options: XenChannelOptions = {}): Promise<XenChannelEnd> {
-  const native = xenAddon();
+  xenAddon();
   const limits = resolveXenOptions(options);
-  const xs = xenStore();
-  const capacityA = limits.capacity;
-  const capacityB = limits.capacity;
-  const route = options.route ?? { target: '0.0.0.0', source: '0.0.0.0' };
   if (!Number.isInteger(domid) || domid < 0 || domid > MAX_DOMID) throw new SetupError(`bad domain id ${domid}`);
-
-  return new Promise((resolve, reject) => {
-    const endpoint = readEndpoint(xs, domid, port);
-    if (!endpoint) throw new SetupError(`domain ${domid} publishes no xway endpoint for port ${port}`);
-    if (capacityA > endpoint.maxCapacity) {
-      throw new SetupError(`ring capacity ${capacityA} exceeds the endpoint's maximum ${endpoint.maxCapacity}`);
-    }
-    const self = selfDomid();
-    const pool = regionPool();
-    const size = grantBytes(capacityA, capacityB);
-    const slotSize = Math.ceil(size / 65536) * 65536;
-    const alive = aliveOffsets(size);
-    const offerPath = `${endpoint.path}/offers/${self}-${randomBytes(6).toString('hex')}`;
-    let offset = -1;
-    let memory = regionPool().memory;
-    let evPort = -1;
-    let mapped = false;
-    let offered = false;
-    let end: XenChannelEnd | undefined;
-    let unwatch: (() => void) | null = null;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-
-    const cleanup = () => {
-      clearTimeout(timer);
-      unwatch?.();
-      unwatch = null;
-      if (offered) {
-        offered = false;
-        try { xs.rm(offerPath); } catch { /* XenStore gone: nothing left to withdraw */ }
-      }
-    };
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      if (mapped) native.segmentUnmap(pool.view(memory), offset, slotSize);
-      if (evPort >= 0) unbindPort(evPort);
-      if (offset >= 0) pool.release({ memory, offset }, slotSize);
-      reject(err instanceof XwayError ? err : new SetupError(`Xen channel set-up failed: ${(err as Error).message}`, { cause: err }));
-    };
-
-    try {
-      ({ memory, offset } = pool.allocate(slotSize));
-      evPort = bindUnbound(domid, () => end?.wake());
-      const grefs = native.xenGrantShare(pool.view(memory), offset, size, domid, alive.initiator, evPort);
-      mapped = true;
-      const channel = Channel.create(memory, offset, { capacityA, capacityB }, 'initiator');
-      Atomics.store(new Uint8Array(memory.buffer), offset + alive.initiator, 1);
-
-      const onState = () => {
-        if (settled) return;
-        let state: string | null;
-        try {
-          state = xs.read(`${offerPath}/state`);
-        } catch (err) {
-          return fail(err);
-        }
-        if (state === null) return fail(new SetupError('the offer was withdrawn before the server answered'));
-        if (state === 'offered') return;
-        if (state.startsWith('refused:')) return fail(new SetupError(`domain ${domid} refused the channel (${state.slice(8, 300)})`));
-        const accepted = /^accepted:([1-9][0-9]{0,4})$/.exec(state);
-        const ephemeral = accepted ? Number(accepted[1]) : 0;
-        if (!accepted || ephemeral > 65535) return fail(new ProtocolError('malformed', `offer state ${JSON.stringify(state.slice(0, 40))}`));
-        try {
-          Channel.attach(memory, offset, { capacityA, capacityB }, 'initiator'); // the header is still sound
-        } catch (err) {
-          return fail(err);
-        }
-        settled = true;
-        cleanup();
-        end = new XenChannelEnd({ channel, size, slotSize, port: evPort, domid, ownAlive: alive.initiator, peerAlive: alive.acceptor });
-        end.connection = { port: ephemeral, route };
-        // A server that accepted and already closed (or never mapped) reads as a peer that left:
-        // the end reports it on its first wake, with whatever the server sent still readable.
-        const established = end;
-        if (!established.peerAlive) queueMicrotask(() => established.wake());
-        resolve(end);
-      };
-
-      xs.writeAll(offerEntries(offerPath, self, domid, { capacityA, capacityB, size, eventPort: evPort, grefs, route }));
-      offered = true;
-      unwatch = watch(`${offerPath}/state`, onState);
-      timer = setTimeout(() => fail(new SetupError(`set-up not finished within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    } catch (err) {
-      fail(err);
-    }
+  const endpoint = readEndpoint(xenStore(), domid, port);
+  if (!endpoint) throw new SetupError(`domain ${domid} publishes no xway endpoint for port ${port}`);
+  if (limits.capacity > endpoint.maxCapacity) {
+    throw new SetupError(`ring capacity ${limits.capacity} exceeds the endpoint's maximum ${endpoint.maxCapacity}`);
+  }
+  const link = await xenLinkTo(domid, endpoint.link, limits);
+  if (link.closed) throw new SetupError('the link closed before the connection could be opened');
+  const route = options.route ?? { target: '0.0.0.0', source: '0.0.0.0' };
+  let opened: ReturnType<Link['open']>;
+  try {
+    opened = link.open(port, limits.capacity, limits.capacity, route);
+  } catch (err) {
+    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
+  }
+  if (opened.accepted === null) {
+    // Connected at once on a port the server granted this link (Link.open): as connectHost, the
+    // OPEN wakes the server after the caller's 'connect', or a turn later. Xen listeners grant no
+    // ports yet, so this is only a server that does.
+    setImmediate(() => setImmediate(() => link.flushOwed()));
+    return opened.end as XenChannelEnd;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
+    timer.unref(); // the link holds the loop while the connection is open
   });
+  try {
+    await Promise.race([opened.accepted, timeout]);
+  } catch (err) {
+    opened.end.close();
+    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+  return opened.end as XenChannelEnd;
 }

@@ -54,3 +54,8 @@ export function holdLoop(hold: boolean): void {
     else channel?.unref();
   }
 }
+
+/** Ports bound in this thread (for tests and observers). */
+export function boundPorts(): number {
+  return handlers.size;
+}

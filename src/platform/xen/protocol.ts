@@ -1,39 +1,46 @@
-// How Xen channels are found and set up through XenStore (the libxenvchan pattern: one side shares
-// pages, the other maps them; here the *client* shares and the server maps, because only the
-// server's domain id is known in advance, and a grant names the one domain that may map it).
+// How Xen links are found and set up through XenStore — once per link; connections are then
+// OPEN records on the link (platform/common/link.ts). The client's domain shares (the grant names
+// the one domain that may map it, and only the server's domain is known in advance), the server's
+// maps: libxenvchan's pattern.
 //
-//   /local/domain/<S>/data/xway/<port>/         the endpoint, written by the server (domain S)
-//     version = "1", domid = "<S>", max-capacity = "<bytes>"        perms: server-owned, readable
-//     offers/                                                       perms: others may create
-//       <C>-<nonce>/                            one offer, written by the client (domain C) in
-//         capacity-a, capacity-b, pages,        one transaction, owned by C, readable and
-//         event-port, grefs/<i> ("r,r,…"),      writable by S only
-//         target, source (the route: addresses
-//         connected to and from),
-//         state = "offered"                     S writes "accepted:<port>" (the connection's
-//                                               ephemeral port) or "refused:<reason> <text>"
-//   /local/xway/hosts/<address>  = "<domid>"    the address map, written by dom0's administrator
-//                                               (scripts/xen-permit.sh), read by the switch
+//   /local/domain/<S>/data/xway/<port>/           an endpoint, written by the server (domain S)
+//     version = "2", domid = "<S>",                perms: S's, readable by every domain (or the
+//     max-capacity = "<bytes>",                    allowed ones)
+//     link = "<key>"                               the listening thread that serves the port
+//   /local/domain/<S>/data/xway/links/<key>/      that thread's link listener: S's, nobody else's
+//     offers/<C>/                                  one per client domain C, made by S: S's, and
+//                                                  writable by C alone — C can create offers in it
+//                                                  (or remove it: then only C is hurt, and S puts
+//                                                  it back), and no other domain can touch it
+//       <tag>/                                     one link offer, written by C in one transaction:
+//         pages = "80", grefs/<i> ("r,r,…"),       C's (XenStore records C as the creator),
+//         event-port = "<C's unbound port>",       readable and writable by S alone
+//         state = "offered"                        S writes "accepted" or "refused:<reason> <text>"
+//   /local/xway/hosts/<address> = "<domid>"       the address map, dom0's (scripts/xen-permit.sh)
 //
-// Everything in an offer is written by the peer, so everything is checked here before use: the
-// client's domain id comes from XenStore's ownership record of the offer node, never from its
-// contents; numbers must be canonical decimal integers in range; the grant list must have exactly
-// the page count the capacities imply.
+// Everything in an offer is the peer's word, so everything is checked before use: the client's
+// domain comes from XenStore's ownership record of the offer (and must be the C its directory is
+// for), numbers must be canonical decimal integers in range, the grant list exactly chunk 0's
+// page count; the references themselves are checked by the hypervisor when they are mapped.
 
-import net from 'node:net';
-import { isValidCapacity, channelByteLength } from '../../ring/layout.js';
-import type { Route } from '../../socket/identity.js';
 import { ProtocolError } from '../host/protocol.js';
 import type { XenStore } from './native-api.js';
+import { XEN_CHUNK0_GRANTS } from './link-layout.js';
 
-export const XS_VERSION = '1';
-const XEN_PAGE = 4096;
+export const XS_VERSION = '2';
 /** Grant references per XenStore node (values hold at most 4096 bytes; 256 × "4294967295," fits). */
 export const GREFS_PER_NODE = 256;
 export const MAX_DOMID = 0x7fef;
+/** A listener key: what the server thread chose (random hex). */
+const KEY = /^[0-9a-f]{8,32}$/;
 
 export function endpointPath(domid: number, port: number): string {
   return `/local/domain/${domid}/data/xway/${port}`;
+}
+
+/** The link listener of server thread `key` in domain `domid`. */
+export function listenerPath(domid: number, key: string): string {
+  return `/local/domain/${domid}/data/xway/links/${key}`;
 }
 
 export const HOSTS_PATH = '/local/xway/hosts';
@@ -44,18 +51,6 @@ export function addressKey(address: string): string {
   const key = address.toLowerCase().replace(/\./g, '-').replace(/:/g, '_');
   if (!/^[a-z0-9_-]{1,64}$/.test(key)) throw new ProtocolError('malformed', `${JSON.stringify(address)} is not an IP address`);
   return key;
-}
-
-/** Bytes granted for a channel: the channel plus two liveness bytes, in whole 4 KiB pages. */
-export function grantBytes(capacityA: number, capacityB: number): number {
-  return Math.ceil((channelByteLength(capacityA, capacityB) + 64) / XEN_PAGE) * XEN_PAGE;
-}
-
-/** Offsets (from the channel's start) of the bytes that say "the initiator / acceptor still maps
- *  these pages": each side sets its own to 1, and the kernel clears it (gntalloc / gntdev unmap
- *  notification) when that side's mapping goes away, however it goes away. */
-export function aliveOffsets(size: number): { initiator: number; acceptor: number } {
-  return { initiator: size - 64, acceptor: size - 63 };
 }
 
 /** A canonical non-negative decimal integer in [min, max], or a ProtocolError. */
@@ -75,29 +70,15 @@ export function ownerOf(xs: XenStore, path: string): number | null {
   return parseInteger(perms[0].slice(1), `owner of ${path}`, 0, MAX_DOMID);
 }
 
-export interface Offer {
-  client: number;
-  capacityA: number;
-  capacityB: number;
-  size: number;
+export interface LinkOffer {
   eventPort: number;
   grefs: number[];
-  route: Route;
 }
 
-/** Reads and checks an offer. `client` is the domain XenStore says created it. */
-export function readOffer(xs: XenStore, path: string, client: number, maxCapacity: number): Offer {
-  const caps = ['capacity-a', 'capacity-b'].map((k) => {
-    const cap = parseInteger(xs.read(`${path}/${k}`), k, 0, 2 ** 31);
-    if (!isValidCapacity(cap) || cap > maxCapacity) {
-      throw new ProtocolError('capacity', `ring capacity ${cap} is not a power of two from 4096 to ${maxCapacity}`);
-    }
-    return cap;
-  });
-  const [capacityA, capacityB] = caps;
-  const size = grantBytes(capacityA, capacityB);
-  const pages = parseInteger(xs.read(`${path}/pages`), 'pages', 1, size / XEN_PAGE);
-  if (pages !== size / XEN_PAGE) throw new ProtocolError('malformed', `${pages} pages offered, the capacities need ${size / XEN_PAGE}`);
+/** Reads and checks a link offer (its creator is the caller's check). */
+export function readLinkOffer(xs: XenStore, path: string): LinkOffer {
+  const pages = parseInteger(xs.read(`${path}/pages`), 'pages', 1, 2 ** 31);
+  if (pages !== XEN_CHUNK0_GRANTS) throw new ProtocolError('malformed', `${pages} pages offered, a link's chunk 0 has ${XEN_CHUNK0_GRANTS}`);
   const eventPort = parseInteger(xs.read(`${path}/event-port`), 'event-port', 1, 2 ** 31 - 1);
   const grefs: number[] = [];
   for (let i = 0; grefs.length < pages; i++) {
@@ -109,28 +90,17 @@ export function readOffer(xs: XenStore, path: string, client: number, maxCapacit
     }
     for (const p of parts) grefs.push(parseInteger(p, `grefs/${i} entry`, 0, 2 ** 32 - 1));
   }
-  const address = (key: string) => {
-    const value = xs.read(`${path}/${key}`);
-    if (value === null || value.length > 45 || !net.isIP(value)) {
-      throw new ProtocolError('malformed', `${key} is ${value === null ? 'missing' : JSON.stringify(value.slice(0, 40))}, not an IP address`);
-    }
-    return value;
-  };
-  return { client, capacityA, capacityB, size, eventPort, grefs, route: { target: address('target'), source: address('source') } };
+  return { eventPort, grefs };
 }
 
-/** The nodes of an offer, for one XenStore transaction; every node readable and writable by the
- *  server `server` only (the client owns them). */
-export function offerEntries(path: string, client: number, server: number, o: Omit<Offer, 'client'>): [string, string | null, string[]][] {
+/** The nodes of a link offer, for one XenStore transaction: the client's, readable and writable
+ *  by the server `server` only. */
+export function linkOfferEntries(path: string, client: number, server: number, o: LinkOffer): [string, string | null, string[]][] {
   const perms = client === server ? [`n${client}`] : [`n${client}`, `b${server}`];
   const entries: [string, string | null, string[]][] = [
     [path, '', perms],
-    [`${path}/capacity-a`, String(o.capacityA), perms],
-    [`${path}/capacity-b`, String(o.capacityB), perms],
-    [`${path}/pages`, String(o.size / XEN_PAGE), perms],
+    [`${path}/pages`, String(o.grefs.length), perms],
     [`${path}/event-port`, String(o.eventPort), perms],
-    [`${path}/target`, o.route.target, perms],
-    [`${path}/source`, o.route.source, perms],
   ];
   for (let i = 0; i * GREFS_PER_NODE < o.grefs.length; i++) {
     entries.push([`${path}/grefs/${i}`, o.grefs.slice(i * GREFS_PER_NODE, (i + 1) * GREFS_PER_NODE).join(','), perms]);
@@ -144,6 +114,8 @@ export interface XenEndpoint {
   port: number;
   maxCapacity: number;
   path: string;
+  /** The server thread's link listener. */
+  link: string;
 }
 
 /** Reads an endpoint's record; null when there is none (or it is not ours to read). */
@@ -161,5 +133,7 @@ export function readEndpoint(xs: XenStore, domid: number, port: number): XenEndp
   const recorded = parseInteger(xs.read(`${path}/domid`), 'endpoint domid', 0, MAX_DOMID);
   if (recorded !== domid) throw new ProtocolError('malformed', `endpoint ${path} names domain ${recorded}`);
   const maxCapacity = parseInteger(xs.read(`${path}/max-capacity`), 'max-capacity', 4096, 2 ** 31);
-  return { domid, port, maxCapacity, path };
+  const link = xs.read(`${path}/link`);
+  if (link === null || !KEY.test(link)) throw new ProtocolError('malformed', `endpoint ${path} names link listener ${JSON.stringify(link?.slice(0, 40) ?? null)}`);
+  return { domid, port, maxCapacity, path, link };
 }

@@ -56,3 +56,8 @@ export function selfDomid(): number {
   }
   return domid;
 }
+
+/** Watches this thread holds (for tests and observers). */
+export function activeWatches(): number {
+  return watchers.size;
+}
