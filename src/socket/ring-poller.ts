@@ -86,6 +86,11 @@ export function watchRing(memory: Uint8Array, words: readonly number[], budgetMs
   return id;
 }
 
+/** How many watches are running. */
+export function watchCount(): number {
+  return waiting.size;
+}
+
 /** Drops a watch without its callback. */
 export function cancelWatch(id: number): void {
   if (!waiting.delete(id)) return;

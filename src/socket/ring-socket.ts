@@ -24,7 +24,7 @@ import { RingClosedError, XwayError } from '../errors.js';
 import { atClose, atNextRead, loopTurn } from '../platform/host/loop-phases.js';
 import { PollPolicy } from './poll-policy.js';
 import { READ_MAX, readChunk } from './receive-pool.js';
-import { cancelWatch, inWatchReport, nativePolling, watchRing, WatchEnd } from './ring-poller.js';
+import { cancelWatch, inWatchReport, nativePolling, watchCount, watchRing, WatchEnd } from './ring-poller.js';
 import { patchStreamWrapper } from './stream-wrap.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
@@ -82,6 +82,8 @@ const kState: unique symbol = Symbol.for('xway.ringSocket') as never;
 /** net's timer slot, so that destroy clears what net's setTimeout armed (net does the same). */
 const kTimeout = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'timeout');
 
+/** Native watches of one thread at most (see poll). */
+const MAX_WATCHES = 8;
 /** libuv reads a readable socket at most 32 times per poll event (uv__read). */
 const READS_PER_PULL = 32;
 /** The error net.Socket reports for an ECONNRESET or EPIPE from the kernel. */
@@ -782,6 +784,10 @@ function poll(socket: RingSocket): boolean {
   const s = socket[kState];
   if (s.pollScheduled) return true;
   const native = s.end!.platform !== 'threads' && nativePolling();
+  // Polling pays when a peer answers within a few µs; with many sockets of this thread waiting
+  // at once (a burst of connections), answers come one after another and the link's doorbell
+  // serves them all with one wake-up, so a socket beyond the first few sleeps at once.
+  if (native && watchCount() >= MAX_WATCHES) return false;
   if (!s.poll.begin(native)) return false;
   s.pollScheduled = true;
   if (!native || !watchNatively(socket)) atNextRead(() => pollTick(socket));
