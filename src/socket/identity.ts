@@ -126,6 +126,7 @@ const DEFAULT_RANGE: [number, number] = [32768, 60999];
 const QUARANTINE_MS = 1000;
 
 let range: [number, number] | null = null;
+const FREE = 0, LIVE = 1, RESTING = 2;
 
 /** The kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), read once. */
 export function ephemeralRange(): [number, number] {
@@ -147,8 +148,13 @@ export function ephemeralRange(): [number, number] {
  * TIME_WAIT. Like Linux's connect(), even ports first, odd ones once the even are taken.
  */
 export class EphemeralPorts {
-  readonly #live = new Set<number>();
-  readonly #resting = new Map<number, number>(); // port -> released at (ms)
+  /** Each port's state (FREE, LIVE or RESTING): a byte per port, read on every connect. */
+  readonly #state = new Uint8Array(65536);
+  /** Resting ports in release order, and when each was released (ms): a queue from #head. */
+  #restPorts: number[] = [];
+  #restAt: number[] = [];
+  #head = 0;
+  #live = 0;
   /** Where each parity's search goes on from (an index into its ports), and how many of its ports
    *  are live or resting. The search sweeps the range in order from a random start, so after a
    *  burst the ports just ahead are the free ones (ports come back in about the order they went):
@@ -159,12 +165,7 @@ export class EphemeralPorts {
   /** A free port; throws EADDRNOTAVAIL when there is none (as connect() fails then). */
   allocate(): number {
     const [low, high] = ephemeralRange();
-    const now = Date.now();
-    for (const [port, at] of this.#resting) {
-      if (now - at < QUARANTINE_MS) break; // insertion order is release order
-      this.#resting.delete(port);
-      this.#used[port & 1]--;
-    }
+    this.#wakeRested(Date.now());
     const evenLow = low + (low & 1);
     const port = this.#search(0, evenLow, Math.floor((high - evenLow) / 2) + 1);
     if (port !== 0) return port;
@@ -174,16 +175,34 @@ export class EphemeralPorts {
     throw Object.assign(new Error('connect EADDRNOTAVAIL: no ephemeral port left for ring connections to this listener'), { code: 'EADDRNOTAVAIL', syscall: 'connect' });
   }
 
+  /** Frees the ports that have rested QUARANTINE_MS by `now`. */
+  #wakeRested(now: number): void {
+    let head = this.#head;
+    const ports = this.#restPorts, at = this.#restAt;
+    while (head < ports.length && now - at[head] >= QUARANTINE_MS) {
+      const port = ports[head++];
+      this.#state[port] = FREE;
+      this.#used[port & 1]--;
+    }
+    if (head > 4096 && head * 2 > ports.length) { // drop the spent front now and then
+      this.#restPorts = ports.slice(head);
+      this.#restAt = at.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+  }
+
   /** The next free port of `parity` (its ports: `first`, first + 2, …, `count` of them), or 0. */
   #search(parity: number, first: number, count: number): number {
     if (this.#used[parity] >= count) return 0;
     if (this.#cursor[parity] < 0) this.#cursor[parity] = Math.floor(Math.random() * count);
-    for (let i = 0; i < count; i++) {
-      const index = (this.#cursor[parity] + i) % count;
+    const state = this.#state;
+    for (let i = 0, index = this.#cursor[parity]; i < count; i++, index = index + 1 === count ? 0 : index + 1) {
       const port = first + 2 * index;
-      if (this.#live.has(port) || this.#resting.has(port)) continue;
-      this.#cursor[parity] = (index + 1) % count;
-      this.#live.add(port);
+      if (state[port] !== FREE) continue;
+      this.#cursor[parity] = index + 1 === count ? 0 : index + 1;
+      state[port] = LIVE;
+      this.#live++;
       this.#used[parity]++;
       return port;
     }
@@ -191,17 +210,21 @@ export class EphemeralPorts {
   }
 
   release(port: number): void {
-    if (this.#live.delete(port)) this.#resting.set(port, Date.now()); // still used, resting
+    if (this.#state[port] !== LIVE) return;
+    this.#state[port] = RESTING; // still used until it has rested
+    this.#live--;
+    this.#restPorts.push(port);
+    this.#restAt.push(Date.now());
   }
 
   get size(): number {
-    return this.#live.size;
+    return this.#live;
   }
 
   /** Ports neither live nor resting, of the whole range (an estimate: resting ones are counted
    *  until the next allocate() lets them go). */
   get free(): number {
     const [low, high] = ephemeralRange();
-    return high - low + 1 - this.#live.size - this.#resting.size;
+    return high - low + 1 - this.#live - (this.#restPorts.length - this.#head);
   }
 }
