@@ -32,25 +32,28 @@ export class RegistryError extends XwayError {
 }
 
 /** The registry directory this process would use now: `XWAY_DIR`, else `$XDG_RUNTIME_DIR/xway`,
- *  else `<tmpdir>/xway-<uid>`. Read from the environment at each call; not created or checked. */
+ *  else `<tmpdir>/xway-<uid>`. Not created or checked. The environment is read at each call;
+ *  what it gives is remembered for a second while it stays the same, since every connect of a
+ *  burst asks (os.tmpdir() and the stat of XDG_RUNTIME_DIR cost ≈ 2–4 µs a time). */
 export function registryDirectory(): string {
-  const { XWAY_DIR, XDG_RUNTIME_DIR } = process.env;
-  if (XWAY_DIR) return path.resolve(XWAY_DIR);
-  // The XDG spec says to ignore a relative XDG_RUNTIME_DIR.
-  if (XDG_RUNTIME_DIR && path.isAbsolute(XDG_RUNTIME_DIR) && isDirectory(XDG_RUNTIME_DIR)) {
-    return path.join(path.resolve(XDG_RUNTIME_DIR), 'xway');
-  }
-  return path.join(tmpdir(), `xway-${euid()}`);
+  const { XWAY_DIR, XDG_RUNTIME_DIR, TMPDIR, TMP, TEMP } = process.env;
+  const cwd = XWAY_DIR && !path.isAbsolute(XWAY_DIR) ? process.cwd() : '';
+  const key = `${XWAY_DIR}\0${XDG_RUNTIME_DIR}\0${TMPDIR}\0${TMP}\0${TEMP}\0${cwd}`;
+  const now = Date.now();
+  if (remembered?.key === key && now < remembered.until) return remembered.dir;
+  const dir = directoryFor(XWAY_DIR, XDG_RUNTIME_DIR);
+  remembered = { key, dir, until: now + REMEMBER_MS };
+  return dir;
 }
 
-/** os.tmpdir(), remembered while TMPDIR, TMP and TEMP stay as they were: os.tmpdir() reads them
- *  through a slow path (≈ 2.4 µs here), and a burst of connects looks the directory up each. */
-let tmp: { key: string; dir: string } | null = null;
-function tmpdir(): string {
-  const { TMPDIR, TMP, TEMP } = process.env;
-  const key = `${TMPDIR}\0${TMP}\0${TEMP}`;
-  if (tmp?.key !== key) tmp = { key, dir: os.tmpdir() };
-  return tmp.dir;
+const REMEMBER_MS = 1000;
+let remembered: { key: string; dir: string; until: number } | null = null;
+
+function directoryFor(xwayDir: string | undefined, xdg: string | undefined): string {
+  if (xwayDir) return path.resolve(xwayDir);
+  // The XDG spec says to ignore a relative XDG_RUNTIME_DIR.
+  if (xdg && path.isAbsolute(xdg) && isDirectory(xdg)) return path.join(path.resolve(xdg), 'xway');
+  return path.join(os.tmpdir(), `xway-${euid()}`);
 }
 
 function isDirectory(p: string): boolean {
