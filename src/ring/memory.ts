@@ -22,6 +22,17 @@ export function createSharedMemory({ bytes, maximumBytes }: SharedMemoryOptions)
   return new WebAssembly.Memory({ initial, maximum, shared: true });
 }
 
+const wholeViews = new WeakMap<SharedArrayBuffer, Uint8Array>();
+
+/** One Uint8Array over all of `buffer`, shared by every ring in it: a connection's rings need no
+ *  view of their own, and the native poller registers a memory once, not once per ring. A grown
+ *  memory has a new buffer, and so a new view. */
+export function wholeView(buffer: SharedArrayBuffer): Uint8Array {
+  let view = wholeViews.get(buffer);
+  if (!view) wholeViews.set(buffer, (view = new Uint8Array(buffer)));
+  return view;
+}
+
 /** The SharedArrayBuffer behind a shared memory (TypeScript types memory.buffer as ArrayBuffer). */
 export function sharedBuffer(memory: WebAssembly.Memory): SharedArrayBuffer {
   const buffer: ArrayBufferLike = memory.buffer;

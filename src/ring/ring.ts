@@ -10,7 +10,7 @@ import { check, coreFor, READY, type CoreExports } from './core.js';
 import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
 import { XwayError, XwayRangeError } from '../errors.js';
 import { readRingStats, type RingStats } from './stats.js';
-import { sharedBuffer } from './memory.js';
+import { sharedBuffer, wholeView } from './memory.js';
 import { BULK_MIN, bulkCopier } from './bulk-copy.js';
 
 export class Ring {
@@ -80,7 +80,7 @@ export class Ring {
     this.dataWaitIndex = (offset + R.DATA_WAITING) >> 2;
     this.spaceWaitIndex = (offset + R.SPACE_WANTED) >> 2;
     this.#core = coreFor(memory);
-    this.#bytes = new Uint8Array(memory.buffer);
+    this.#bytes = wholeView(sharedBuffer(memory));
     this.#header = new Uint32Array(memory.buffer, offset, RING_HEADER / 4);
     this.#mask = capacity - 1;
     this.#dataEnd = this.dataOffset + capacity;
