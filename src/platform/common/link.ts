@@ -239,8 +239,12 @@ export class Link {
   readonly #ownDoorbell: number;
   readonly #peerDoorbell: number;
   readonly #control: Channel;
-  readonly #outbox: DataView[] = [];
+  /** Records waiting for room in the control ring. */
+  readonly #outbox: Uint8Array[] = [];
   readonly #record = new DataView(new ArrayBuffer(RECORD_BYTES));
+  /** Where #send encodes a record. */
+  readonly #sending = new DataView(new ArrayBuffer(RECORD_BYTES));
+  readonly #sendingBytes = new Uint8Array(this.#sending.buffer);
   /** Mapped chunks; null for one the acceptor would not map (past its limit). */
   readonly #chunks: (ChunkPlace | null)[] = [];
   /** Initiator: the acceptor's limit stopped growth (the first chunk it did not map), or -1. */
@@ -731,15 +735,18 @@ export class Link {
    *  ring fills up). */
   #send(m: LinkMessage, wake: 'now' | 'owed' | 'lazy' = 'now'): void {
     if (this.#closed) return;
-    this.#outbox.push(encodeRecord(m));
     if (wake === 'owed') this.#owed = true;
+    encodeRecord(m, this.#sending);
+    // The common case, nothing queued and room in the ring: straight from the scratch record.
+    if (this.#outbox.length === 0 && this.#write(this.#sendingBytes, wake)) return;
+    this.#outbox.push(this.#sendingBytes.slice());
     this.#flushOutbox(wake);
   }
 
-  #write(record: DataView, wake: 'now' | 'owed' | 'lazy'): boolean {
+  #write(record: Uint8Array, wake: 'now' | 'owed' | 'lazy'): boolean {
     const tx = this.#control.tx;
     if (tx.reserve(RECORD_BYTES) < RECORD_BYTES) return false;
-    tx.write(new Uint8Array(record.buffer));
+    tx.write(record);
     // The ring said the peer waits once, and a record we did not wake it for took that: the next
     // record that must wake it does, whatever the ring says then.
     if (tx.peerNeedsWake || this.#controlUnrung) {
