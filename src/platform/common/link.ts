@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { Channel } from '../../ring/channel.js';
 import { CHANNEL_HEADER, channelByteLength, isValidCapacity, WASM_PAGE } from '../../ring/layout.js';
-import { sharedBuffer } from '../../ring/memory.js';
+import { sharedBuffer, wholeView } from '../../ring/memory.js';
 import { XwayError } from '../../errors.js';
 import type { Route } from '../../socket/identity.js';
 import type { ChannelEnd, ConnectionInfo, PlatformName } from '../types.js';
@@ -927,14 +927,25 @@ export const IDLE_RELEASE_MS = 1000;
 const OS_PAGE = 4096;
 
 /** The route in a channel's control block (set by the initiator, read by the acceptor). */
+/** The encoding of the last route written ([target length, source length, target, source]):
+ *  a client's connections mostly go the same way. */
+let lastWritten: { route: Route; encoded: Uint8Array } | null = null;
+
 function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Route): void {
-  const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
-  const target = Buffer.from(route.target, 'latin1');
-  const source = Buffer.from(route.source, 'latin1');
-  bytes[0] = target.length;
-  bytes[1] = source.length;
-  bytes.set(target, 2);
-  bytes.set(source, 2 + target.length);
+  if (lastWritten?.route.target !== route.target || lastWritten.route.source !== route.source) {
+    const target = Buffer.from(route.target, 'latin1');
+    const source = Buffer.from(route.source, 'latin1');
+    const encoded = new Uint8Array(2 + target.length + source.length);
+    encoded[0] = target.length;
+    encoded[1] = source.length;
+    encoded.set(target, 2);
+    encoded.set(source, 2 + target.length);
+    if (target.length > MAX_ADDRESS || source.length > MAX_ADDRESS || encoded.length > CHANNEL_HEADER - ROUTE_AT) {
+      throw new LinkError(`a route of ${route.target} from ${route.source} does not fit a channel header`);
+    }
+    lastWritten = { route: { ...route }, encoded };
+  }
+  wholeView(sharedBuffer(memory)).set(lastWritten.encoded, channelOffset + ROUTE_AT);
 }
 
 /** The last route read, as its bytes: most connections of a link come the same way, and parsing
@@ -942,14 +953,23 @@ function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Ro
 let lastRoute: { bytes: Uint8Array; route: Route } | null = null;
 
 function readRoute(memory: WebAssembly.Memory, channelOffset: number): Route | null {
-  const bytes = new Uint8Array(sharedBuffer(memory), channelOffset + ROUTE_AT, CHANNEL_HEADER - ROUTE_AT);
-  const tl = bytes[0], sl = bytes[1];
+  const all = wholeView(sharedBuffer(memory));
+  const at = channelOffset + ROUTE_AT;
+  const tl = all[at], sl = all[at + 1];
   if (tl > MAX_ADDRESS || sl > MAX_ADDRESS) return null;
-  const raw = bytes.slice(0, 2 + tl + sl); // a copy: the peer may change the block meanwhile
-  if (lastRoute && Buffer.compare(lastRoute.bytes, raw) === 0) return { ...lastRoute.route };
+  const n = 2 + tl + sl;
+  // The same bytes as last time, compared where they lie: the cached route was parsed from our
+  // own copy, so a peer changing the block meanwhile changes nothing we use.
+  if (lastRoute && lastRoute.bytes.length === n && sameBytes(all, at, lastRoute.bytes)) return { ...lastRoute.route };
+  const raw = all.slice(at, at + n); // a copy: the peer may change the block meanwhile
   const route = parseRoute(raw, tl, sl);
   if (route) lastRoute = { bytes: raw, route: { ...route } };
   return route;
+}
+
+function sameBytes(all: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (all[at + i] !== bytes[i]) return false;
+  return true;
 }
 
 function parseRoute(bytes: Uint8Array, tl: number, sl: number): Route | null {
