@@ -61,6 +61,8 @@ class RingState {
   shutdownDue: (() => void) | null = null;
   readWanted = false;
   readScheduled = false;
+  /** What a scheduled read runs (made once per socket, not per read). */
+  scheduledPull: (() => void) | null = null;
   /** The loop turn of the last short read (see markShortRead), and whether a wake-up that came
    *  in that turn waits for the next poll phase. */
   shortReadTurn = NaN;
@@ -517,10 +519,10 @@ function schedulePull(socket: RingSocket): void {
   const s = socket[kState];
   if (s.readScheduled) return;
   s.readScheduled = true;
-  const run = () => {
+  const run = (s.scheduledPull ??= () => {
     s.readScheduled = false;
     pull(socket);
-  };
+  });
   // From a native watch's report (idle phase), "next poll" must skip this turn's: the read just
   // made counts as this poll's.
   if (inWatchReport()) atNextRead(() => atNextRead(run));
