@@ -192,9 +192,8 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
         };
         if (!(end instanceof LinkChannelEnd && end.early)) return connected();
         // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
-        // comes at the loop's next turn (net's comes from the next poll). The OPEN has woken the
-        // server already (link.ts: at the end of the job that opened it), with what the program
-        // wrote before 'connect'; what it writes on 'connect' goes out in one wake-up (hold).
+        // comes at the loop's next turn (net's comes from the next poll), and the server is woken
+        // once, after it, for the OPEN and whatever the program wrote on 'connect'.
         setImmediate(() => {
           if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
           const release = end.hold();

@@ -353,13 +353,9 @@ export class Link {
     this.refs(+1);
     this.sweepSoon();
     const accepted = end.early ? null : new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
-    // An early OPEN wakes the acceptor at the end of this JS job: what the program writes right
-    // after connect() returns (before 'connect') is in the ring by then, so the acceptor finds
-    // the OPEN and the request on one wake-up, and it accepts while this side is still on its
-    // way to 'connect' (waiting for 'connect' to ring cost crr 2–12% in alternating runs). A
-    // late OPEN wakes it at once.
+    // An early OPEN wakes the acceptor only once the socket above has emitted 'connect' (its
+    // writes then come in the same wake-up: see batch and flushOwed); a late one at once.
     this.#send({ op: Op.Open, slot, generation, chunk: where.chunk, offset: where.offset, capacityA, capacityB, port, clientPort }, end.early ? 'owed' : 'now');
-    if (end.early) queueMicrotask(() => this.flushOwed());
     return { end, accepted };
   }
 
