@@ -8,20 +8,18 @@
  * TCP's: programs that race a 1 ms timer against 'close', or an fs callback
  * against a read, see the difference (docs/register.md).
  *
- *   poll():     one call of onPoll() where a read that libuv would deliver
- *               is delivered: at this turn's poll if asked before it, else at
- *               the next turn's. One call per request, each its own callback
- *               scope (the ticks and microtasks of one run before the next,
- *               as between two libuv read callbacks). The calls run from a
- *               uv_prepare_t, just before the poll: no timer, immediate or
- *               close callback runs between the two, so a program cannot
- *               tell them from the first callbacks of the poll, and no
- *               system call is made to reach it (a uv_async_t costs a write
- *               and a read of the loop's wake-up descriptor, and a pass of
- *               epoll, per batch). Calls asked for from those callbacks wait
- *               for the next turn's prepare; a uv_idle_t keeps the poll in
- *               between from blocking (as Node's setImmediate does), and the
- *               prepare handle is ref'd only while calls are due.
+ *   poll():     one call of onPoll() in the loop's next poll phase, where a
+ *               read that libuv would deliver is delivered: this turn's if
+ *               asked before it, else the next turn's. One call per request,
+ *               each its own callback scope (the ticks and microtasks of one
+ *               run before the next, as between two libuv read callbacks).
+ *               The poll phase is reached through a uv_async_t: libuv
+ *               delivers async sends from its poll (through the loop's own
+ *               wake-up descriptor, so this adds none), ref'd only while
+ *               calls are due. A uv_prepare_t (just before the poll) tells
+ *               requests made before this turn's poll from those made in
+ *               it: an async sent from another async callback of the same
+ *               poll may run in that very pass, and those must wait.
  *   turn:       an Int32Array whose word 0 a uv_check_t counts up once per
  *               loop turn, right after the poll phase, so JS can tell "the
  *               poll phase just gone" without a call (a socket is read once
@@ -45,7 +43,7 @@
 
 typedef struct {
   napi_env env;
-  uv_idle_t idle;       /* active while calls wait for the next prepare */
+  uv_async_t async;
   uv_prepare_t prepare;
   uv_check_t check;     /* counts the turns */
   int32_t *turn;        /* word 0 of the `turn` array */
@@ -53,9 +51,10 @@ typedef struct {
   napi_ref self, on_poll, on_close;
   napi_async_context actx;
   napi_async_cleanup_hook_handle hook;
-  uint32_t due;         /* onPoll() calls for the next prepare */
+  uint32_t due_now;     /* onPoll() calls for this turn's poll phase */
+  uint32_t due_next;    /* onPoll() calls asked for since this turn's prepare */
   uint32_t closing;     /* close handles in flight */
-  bool ready, idling, running, closed, finalized;
+  bool async_ready, prepare_ready, running, closed, finalized;
   int uv_open;          /* libuv handles of ours not closed yet */
 } phases_t;
 
@@ -83,31 +82,29 @@ static void call(phases_t *p, napi_ref which, napi_value arg, bool with_arg) {
   napi_close_handle_scope(env, scope);
 }
 
-/* Only there to make the poll not block while calls are due. */
-static void on_idle(uv_idle_t *h) {
-  (void)h;
-}
-
 static void on_prepare(uv_prepare_t *h) {
   phases_t *p = h->data;
-  uint32_t n = p->due;
-  p->due = 0; /* what these calls ask for is the next turn's */
-  for (uint32_t i = 0; i < n && !p->closed; i++) call(p, p->on_poll, NULL, false);
-  if (p->closed) return;
-  if (p->due > 0) {
-    if (!p->idling) uv_idle_start(&p->idle, on_idle);
-    p->idling = true;
-    return;
-  }
-  if (p->idling) uv_idle_stop(&p->idle);
-  p->idling = false;
-  if (p->running) uv_unref((uv_handle_t *)&p->prepare);
-  p->running = false;
+  p->due_now += p->due_next;
+  p->due_next = 0;
 }
 
 static void on_check(uv_check_t *h) {
   phases_t *p = h->data;
   if (p->turn) *p->turn += 1;
+}
+
+static void on_async(uv_async_t *h) {
+  phases_t *p = h->data;
+  uint32_t n = p->due_now;
+  p->due_now = 0;
+  for (uint32_t i = 0; i < n && !p->closed; i++) call(p, p->on_poll, NULL, false);
+  if (p->closed) return;
+  if (p->due_now + p->due_next > 0) {
+    uv_async_send(&p->async); /* the next poll: this pass has gone past us */
+  } else if (p->running) {
+    uv_unref((uv_handle_t *)&p->async);
+    p->running = false;
+  }
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -145,12 +142,11 @@ static void on_uv_close_none(phases_t *p) {
 static void phases_close(phases_t *p) {
   if (p->closed) return;
   p->closed = true;
-  if (p->ready) {
+  if (p->prepare_ready) {
     uv_prepare_stop(&p->prepare);
     uv_check_stop(&p->check);
-    uv_idle_stop(&p->idle);
   }
-  p->running = p->idling = false;
+  p->running = false;
   if (p->turn_ref) napi_delete_reference(p->env, p->turn_ref);
   p->turn_ref = NULL;
   p->turn = NULL;
@@ -160,12 +156,12 @@ static void phases_close(phases_t *p) {
   p->on_poll = p->on_close = p->self = NULL;
   if (p->actx) napi_async_destroy(p->env, p->actx);
   p->actx = NULL;
-  p->uv_open = p->ready ? 3 : 0;
-  if (p->ready) {
+  p->uv_open = (p->async_ready ? 1 : 0) + (p->prepare_ready ? 2 : 0);
+  if (p->prepare_ready) {
     uv_close((uv_handle_t *)&p->prepare, on_uv_close);
     uv_close((uv_handle_t *)&p->check, on_uv_close);
-    uv_close((uv_handle_t *)&p->idle, on_uv_close);
   }
+  if (p->async_ready) uv_close((uv_handle_t *)&p->async, on_uv_close);
   if (p->uv_open == 0) on_uv_close_none(p);
 }
 
@@ -212,9 +208,14 @@ static napi_value phases_new(napi_env env, napi_callback_info info) {
   phases_t *p = calloc(1, sizeof *p);
   if (!p) return xw_throw_errno(env, ENOMEM, "calloc");
   p->env = env;
-  p->idle.data = p;
-  uv_idle_init(loop, &p->idle);
-  uv_unref((uv_handle_t *)&p->idle);
+  p->async.data = p;
+  int err = uv_async_init(loop, &p->async, on_async);
+  if (err != 0) {
+    free(p);
+    return xw_throw_errno(env, -err, "uv_async_init");
+  }
+  uv_unref((uv_handle_t *)&p->async);
+  p->async_ready = true;
   p->prepare.data = p;
   uv_prepare_init(loop, &p->prepare);
   uv_unref((uv_handle_t *)&p->prepare);
@@ -223,7 +224,7 @@ static napi_value phases_new(napi_env env, napi_callback_info info) {
   uv_check_init(loop, &p->check);
   uv_unref((uv_handle_t *)&p->check);
   uv_check_start(&p->check, on_check);
-  p->ready = true;
+  p->prepare_ready = true;
   if (napi_wrap(env, self, p, phases_finalize, NULL, NULL) != napi_ok) {
     p->finalized = true; /* never wrapped: free on close */
     phases_close(p);
@@ -256,9 +257,15 @@ static napi_value phases_new(napi_env env, napi_callback_info info) {
 static napi_value phases_poll(napi_env env, napi_callback_info info) {
   phases_t *p = this_phases(env, info, 0, NULL);
   if (!p) return NULL;
-  p->due++;
+  if (p->due_now + p->due_next++ == 0) {
+    int err = uv_async_send(&p->async);
+    if (err != 0) {
+      p->due_next--;
+      return xw_throw_errno(env, -err, "uv_async_send");
+    }
+  }
   if (!p->running) {
-    uv_ref((uv_handle_t *)&p->prepare); /* due calls keep the loop alive */
+    uv_ref((uv_handle_t *)&p->async);
     p->running = true;
   }
   return NULL;
