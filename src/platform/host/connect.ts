@@ -80,15 +80,24 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
 export async function connectHost(path: string, options: HostConnectOptions = {}): Promise<LinkChannelEnd> {
   const limits = resolveOptions(options);
   const link = await linkTo(path, options);
+  return openOnLink(link, options.port ?? 0, limits.capacity, options.route ?? { target: '127.0.0.1', source: '127.0.0.1' }, limits.setupTimeoutMs, options.onLaidOut);
+}
+
+/**
+ * Opens a connection to listening `port` on `link` (host, threads or Xen) and resolves with its end
+ * once the acceptor took it — within `setupTimeoutMs`, else a SetupError and the end closed — or at
+ * once when the link holds a port granted for it. `onLaidOut` sees the end as soon as its channel
+ * exists (accept overlaps the first data).
+ */
+export async function openOnLink(link: Link, port: number, capacity: number, route: Route, setupTimeoutMs: number, onLaidOut?: (end: LinkChannelEnd) => void): Promise<LinkChannelEnd> {
   if (link.closed) throw new SetupError('the link closed before the connection could be opened');
-  const route = options.route ?? { target: '127.0.0.1', source: '127.0.0.1' };
   let opened: ReturnType<Link['open']>;
   try {
-    opened = link.open(options.port ?? 0, limits.capacity, limits.capacity, route);
+    opened = link.open(port, capacity, capacity, route);
   } catch (err) {
     throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
   }
-  options.onLaidOut?.(opened.end);
+  onLaidOut?.(opened.end);
   if (opened.accepted === null) {
     // Connected at once (a granted port, a listener open in the link's table): the caller emits
     // 'connect' and then lets the OPEN wake the server (flushOwed), with what 'connect' wrote.
@@ -98,8 +107,8 @@ export async function connectHost(path: string, options: HostConnectOptions = {}
   }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    timer.unref();
+    timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${setupTimeoutMs} ms`)), setupTimeoutMs);
+    timer.unref(); // the link holds the loop while the connection is open
   });
   try {
     await Promise.race([opened.accepted, timeout]);

@@ -3,11 +3,9 @@
 // slot and an OPEN record, no XenStore, no grant and no event channel of its own unless the link
 // must grow a chunk. Rejects with a typed error and leaves nothing behind when it fails.
 
-import { XwayError } from '../../errors.js';
-import { SetupError } from '../host/connect.js';
+import { openOnLink, SetupError } from '../host/connect.js';
 import { type HostChannelOptions } from '../host/limits.js';
 import { ProtocolError } from '../host/protocol.js';
-import type { Link } from '../common/link.js';
 import type { Route } from '../../socket/identity.js';
 import { XenChannelEnd } from './channel-end.js';
 import { resolveXenOptions } from './limits.js';
@@ -59,33 +57,6 @@ export async function connectXen(domid: number, port: number, options: XenChanne
     throw new SetupError(`ring capacity ${limits.capacity} exceeds the endpoint's maximum ${endpoint.maxCapacity}`);
   }
   const link = await xenLinkTo(domid, endpoint.link, limits);
-  if (link.closed) throw new SetupError('the link closed before the connection could be opened');
-  const route = options.route ?? { target: '0.0.0.0', source: '0.0.0.0' };
-  let opened: ReturnType<Link['open']>;
-  try {
-    opened = link.open(port, limits.capacity, limits.capacity, route);
-  } catch (err) {
-    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
-  }
-  if (opened.accepted === null) {
-    // Connected at once on a port the server granted this link (Link.open): as connectHost, the
-    // OPEN wakes the server after the caller's 'connect', or a turn later. Xen listeners grant no
-    // ports yet, so this is only a server that does.
-    setImmediate(() => setImmediate(() => link.flushOwed()));
-    return opened.end as XenChannelEnd;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${limits.setupTimeoutMs} ms`)), limits.setupTimeoutMs);
-    timer.unref(); // the link holds the loop while the connection is open
-  });
-  try {
-    await Promise.race([opened.accepted, timeout]);
-  } catch (err) {
-    opened.end.close();
-    throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
-  }
-  return opened.end as XenChannelEnd;
+  // Xen listeners grant no ports yet, so a connection made at once is only with a server that does.
+  return (await openOnLink(link, port, limits.capacity, options.route ?? { target: '0.0.0.0', source: '0.0.0.0' }, limits.setupTimeoutMs)) as XenChannelEnd;
 }
