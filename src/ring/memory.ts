@@ -33,6 +33,16 @@ export function wholeView(buffer: SharedArrayBuffer): Uint8Array {
   return view;
 }
 
+const wordViews = new WeakMap<SharedArrayBuffer, Uint32Array>();
+
+/** The same as 32-bit words: the rings read their own indices through it (a view per ring would be
+ *  two more objects per connection on each side). */
+export function wholeWords(buffer: SharedArrayBuffer): Uint32Array {
+  let view = wordViews.get(buffer);
+  if (!view) wordViews.set(buffer, (view = new Uint32Array(buffer)));
+  return view;
+}
+
 /** The SharedArrayBuffer behind a shared memory (TypeScript types memory.buffer as ArrayBuffer). */
 export function sharedBuffer(memory: WebAssembly.Memory): SharedArrayBuffer {
   const buffer: ArrayBufferLike = memory.buffer;

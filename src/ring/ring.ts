@@ -10,7 +10,7 @@ import { check, coreFor, READY, type CoreExports } from './core.js';
 import { FLAG_CLOSED, FLAG_FIN, FLAG_RST, R, RESERVED_BYTES, RING_HEADER, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
 import { XwayError, XwayRangeError } from '../errors.js';
 import { readRingStats, type RingStats } from './stats.js';
-import { sharedBuffer, wholeView } from './memory.js';
+import { sharedBuffer, wholeView, wholeWords } from './memory.js';
 import { BULK_MIN, bulkCopier } from './bulk-copy.js';
 
 export class Ring {
@@ -35,7 +35,9 @@ export class Ring {
    *  every call on it without a check on the hot path. */
   #at: number;
   readonly #bytes: Uint8Array;
-  readonly #header: Uint32Array;
+  /** All of the memory as words (shared by every ring in it); the header is at #word. */
+  readonly #words: Uint32Array;
+  readonly #word: number;
   readonly #mask: number;
   readonly #dataEnd: number;
   /** Bytes the producer knows are free without asking the core: what the last reserve found, less
@@ -64,7 +66,8 @@ export class Ring {
 
   private constructor(memory: WebAssembly.Memory, offset: number, capacity: number) {
     if (!(memory instanceof WebAssembly.Memory)) throw new TypeError('memory must be a shared WebAssembly.Memory');
-    const size = sharedBuffer(memory).byteLength;
+    const buffer = sharedBuffer(memory);
+    const size = buffer.byteLength;
     if (!isValidCapacity(capacity)) {
       throw new XwayRangeError(`capacity must be a power of two from ${MIN_CAPACITY} to ${MAX_CAPACITY}, got ${capacity}`);
     }
@@ -80,8 +83,9 @@ export class Ring {
     this.dataWaitIndex = (offset + R.DATA_WAITING) >> 2;
     this.spaceWaitIndex = (offset + R.SPACE_WANTED) >> 2;
     this.#core = coreFor(memory);
-    this.#bytes = wholeView(sharedBuffer(memory));
-    this.#header = new Uint32Array(memory.buffer, offset, RING_HEADER / 4);
+    this.#bytes = wholeView(buffer);
+    this.#words = wholeWords(buffer);
+    this.#word = offset >> 2;
     this.#mask = capacity - 1;
     this.#dataEnd = this.dataOffset + capacity;
   }
@@ -102,7 +106,7 @@ export class Ring {
   producerAddress(): number {
     // Computed here rather than by a call into the core: the index is this side's own, and
     // masking keeps even a value a peer scribbled over it inside the data area.
-    return this.dataOffset + (this.#header[R.TAIL >> 2] & this.#mask);
+    return this.dataOffset + (this.#words[this.#word + (R.TAIL >> 2)] & this.#mask);
   }
 
   /** Zero-copy write: views of the free space, in order (the second is empty unless the free
@@ -223,7 +227,7 @@ export class Ring {
 
   /** Offset in memory of the next unread byte: the start of the first readable span. */
   consumerAddress(): number {
-    return this.dataOffset + (this.#header[R.HEAD >> 2] & this.#mask);
+    return this.dataOffset + (this.#words[this.#word + (R.HEAD >> 2)] & this.#mask);
   }
 
   /** Zero-copy read: views of the unread bytes, in order. Read a prefix, then release(n). */
@@ -352,7 +356,8 @@ export class Ring {
    *  for a producer waiting for space) and of the flags. Either changing means: look again. */
   watchWords(consumer: boolean): [number, number, number, number] {
     const index = consumer ? R.TAIL : R.HEAD;
-    return [this.offset + index, this.#header[index >> 2], this.offset + R.FLAGS, this.#header[R.FLAGS >> 2]];
+    const words = this.#words, at = this.#word;
+    return [this.offset + index, words[at + (index >> 2)], this.offset + R.FLAGS, words[at + (R.FLAGS >> 2)]];
   }
 
   /** A byte view over the ring's memory (as large as it was when this object was made). */

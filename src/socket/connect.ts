@@ -11,7 +11,9 @@
 import dns from 'node:dns';
 import fs from 'node:fs';
 import net from 'node:net';
-import { connectHost, linkListens } from '../platform/host/connect.js';
+import { acceptedWithin, connectHost, linkListens, openNow, readyLink } from '../platform/host/connect.js';
+import { DEFAULT_CAPACITY, DEFAULT_SETUP_TIMEOUT_MS } from '../platform/host/limits.js';
+import { isValidCapacity } from '../ring/layout.js';
 import { connectXen, lookupXenEndpoint, xenPeerFor } from '../platform/xen/connect.js';
 import { xenUnavailableReason } from '../platform/xen/native.js';
 import { hostUnavailableReason } from '../platform/host/native.js';
@@ -20,7 +22,7 @@ import { isLocalHost, transportPolicy, type TransportPolicy } from '../switch/po
 import { XwayError } from '../errors.js';
 import type { ChannelEnd } from '../platform/types.js';
 import { RingSocket } from './ring-socket.js';
-import { clientView, routeToward, servesHost } from './identity.js';
+import { clientView, routeToward, servesHost, type Route } from './identity.js';
 import { fallBackToTcp } from './fallback.js';
 import { markTcp } from './tcp.js';
 import { debug, debugOn, hostPort } from '../switch/debug.js';
@@ -90,7 +92,7 @@ export function planConnection(options: Normalized[0]): Plan {
   let entry: RegistryEntry | null;
   const problems: string[] = [];
   // A server found live in the last second, whose thread our link says still listens on the port.
-  const recent = recentEntry(port, literal ? host : undefined, (e) => linkListens(e.controlPath, port));
+  const recent = recentEntry(port, literal ? host : undefined, entryListens);
   if (recent) return { kind: 'host', entry: recent, host, port };
   try {
     entry = lookupEndpoint(port, literal ? host : undefined, problems);
@@ -99,6 +101,10 @@ export function planConnection(options: Normalized[0]): Plan {
   }
   if (!entry) return tcp(problems.length ? problems.join('; ') : `no xway endpoint is registered for port ${port}`);
   return { kind: 'host', entry, host, port };
+}
+
+function entryListens(entry: RegistryEntry, port: number): boolean {
+  return linkListens(entry.controlPath, port);
 }
 
 /** xway.connect: net.connect's overloads, ring or TCP. */
@@ -147,78 +153,14 @@ export function plainAgain(socket: net.Socket): void {
 function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Listener | null, plan: Exclude<Plan, { kind: 'tcp' }>, policy: TransportPolicy): void {
   if (listener) socket.once('connect', listener);
   socket.beginSetUp();
-  const where = debugOn ? hostPort(plan.host, plan.port) : '';
-  const tcp = (lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves', note = false) => {
-    debug(`connect ${where} -> tcp (${why})`);
-    if (note) noteFallback(`connect to ${hostPort(plan.host, plan.port)}: ${why}`);
-    if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ${why}`));
-    else fallBackToTcp(socket, lookup ? { ...withoutXwayOptions(options), lookup } : withoutXwayOptions(options));
-  };
-  const attempt = (address: string, family: number) => {
-    if (!socket.connecting) return; // destroyed meanwhile
-    socket.emit('connectionAttempt', address, plan.port, family);
-    // A Xen domain's address may be on no network of ours (the administrator recorded it): the
-    // source is then unknown, as for an unbound socket.
-    const route = routeToward(address) ?? (plan.kind === 'xen' ? { target: address, source: net.isIPv6(address) ? '::' : '0.0.0.0' } : null);
-    if (route === null) {
-      tcp(undefined, `no interface of this namespace is on the network of ${address}`);
-      return;
-    }
-    const entry = plan.kind === 'host' ? plan.entry! : null;
-    const setUp: () => Promise<ChannelEnd> = entry === null
-      ? () => connectXen((plan as { domid: number }).domid, plan.port, { capacity: options.ringCapacity, route })
-      : () => connectHost(entry.controlPath, {
-        capacity: options.ringCapacity ?? entry.ringCapacity, sameProcess: entry.pid === process.pid && entry.pidns === ownNamespaces().pidns,
-        route, port: plan.port, place: ownNamespaces(),
-        trustPeer: (cred) => serverRefusal(cred, socketOwner(entry.controlPath)),
-        onLaidOut: (end) => socket.prepare(end),
-      });
-    let started: Promise<ChannelEnd>;
-    try {
-      started = setUp();
-    } catch (err) {
-      started = Promise.reject(err);
-    }
-    started.then(
-      (end) => {
-        if (!socket.connecting || socket.destroyed) {
-          end.close();
-          return;
-        }
-        const connected = () => {
-          debug(`connect ${where} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`}${end instanceof LinkChannelEnd && end.early ? ', at once' : ''})`);
-          socket.attach(end, clientView(route, plan.port, end.connection?.port ?? 0));
-          if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
-        };
-        if (!(end instanceof LinkChannelEnd && end.early)) return connected();
-        // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
-        // comes at the loop's next turn (net's comes from the next poll), and the server is woken
-        // once, after it, for the OPEN and whatever the program wrote on 'connect'.
-        setImmediate(() => {
-          if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
-          const release = end.hold();
-          try {
-            connected();
-          } finally {
-            release();
-          }
-        });
-      },
-      (err: Error) => {
-        if (socket.destroyed || !socket.connecting) return;
-        if (policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
-        else tcp(undefined, `ring set-up failed: ${err.message}`, true);
-      },
-    );
-  };
-
+  const run = new RingConnect(socket, options, plan, policy);
   const host = plan.host;
   const family = net.isIP(host);
   if (family !== 0) {
-    process.nextTick(attempt, host, family); // net too connects an IP literal on the next tick
+    process.nextTick(attemptLiteral, run, host, family); // net too connects an IP literal on the next tick
     return;
   }
-  if (plan.kind !== 'host') return tcp();
+  if (plan.kind !== 'host') return run.tcp();
   resolveLikeNet(socket, options, host, (result) => {
     if (!socket.connecting) return;
     // A neighbour's name: which server (if any) is at the address it resolves to.
@@ -228,13 +170,131 @@ function startRing(socket: RingSocket, options: XwayConnectOptions, listener: Li
       } catch { /* an unusable registry */ }
     }
     if (result.error || plan.entry === null || !servesHost(plan.entry.host, result.addresses[0].address)) {
-      tcp(result.replay); // net looks it up again (from our answer) and reports what it reports
+      run.tcp(result.replay); // net looks it up again (from our answer) and reports what it reports
       return;
     }
     result.announce();
     const first = result.addresses[0];
-    attempt(first.address, first.family);
+    run.attempt(first.address, first.family);
   });
+}
+
+function attemptLiteral(run: RingConnect, address: string, family: number): void {
+  run.attempt(address, family);
+}
+
+/** One ring connect in progress: what its steps share, in one object rather than a closure per
+ *  step (a burst of connects allocates for each of them). */
+class RingConnect {
+  readonly socket: RingSocket;
+  readonly options: XwayConnectOptions;
+  readonly plan: Exclude<Plan, { kind: 'tcp' }>;
+  readonly policy: TransportPolicy;
+  route: Route | null = null;
+  end: ChannelEnd | null = null;
+  readonly opened = (end: ChannelEnd): void => this.#opened(end);
+  readonly failed = (err: Error): void => this.#failed(err);
+  readonly onLaidOut = (end: LinkChannelEnd): void => this.socket.prepare(end);
+
+  constructor(socket: RingSocket, options: XwayConnectOptions, plan: Exclude<Plan, { kind: 'tcp' }>, policy: TransportPolicy) {
+    this.socket = socket;
+    this.options = options;
+    this.plan = plan;
+    this.policy = policy;
+  }
+
+  get entry(): RegistryEntry | null {
+    return this.plan.kind === 'host' ? this.plan.entry : null;
+  }
+
+  tcp(lookup?: XwayConnectOptions['lookup'], why = 'the name resolves to an address no ring endpoint serves', note = false): void {
+    const { plan, options } = this;
+    debug(`connect ${hostPort(plan.host, plan.port)} -> tcp (${why})`);
+    if (note) noteFallback(`connect to ${hostPort(plan.host, plan.port)}: ${why}`);
+    if (this.policy === 'force') this.socket.destroy(new NoRingError(`xway transport forced, but ${why}`));
+    else fallBackToTcp(this.socket, lookup ? { ...withoutXwayOptions(options), lookup } : withoutXwayOptions(options));
+  }
+
+  attempt(address: string, family: number): void {
+    const { socket, plan, options } = this;
+    if (!socket.connecting) return; // destroyed meanwhile
+    socket.emit('connectionAttempt', address, plan.port, family);
+    // A Xen domain's address may be on no network of ours (the administrator recorded it): the
+    // source is then unknown, as for an unbound socket.
+    const route = routeToward(address) ?? (plan.kind === 'xen' ? { target: address, source: net.isIPv6(address) ? '::' : '0.0.0.0' } : null);
+    if (route === null) {
+      this.tcp(undefined, `no interface of this namespace is on the network of ${address}`);
+      return;
+    }
+    this.route = route;
+    const entry = this.entry;
+    let started: Promise<ChannelEnd>;
+    try {
+      if (plan.kind === 'xen') {
+        started = connectXen(plan.domid, plan.port, { capacity: options.ringCapacity, route });
+      } else {
+        // On a link already up, the connection opens now: a burst of connects makes no promise,
+        // await or microtask each where the server granted ports (the common case).
+        const capacity = options.ringCapacity ?? entry!.ringCapacity ?? DEFAULT_CAPACITY;
+        const link = isValidCapacity(capacity) ? readyLink(entry!.controlPath) : null;
+        if (link !== null) {
+          const now = openNow(link, plan.port, capacity, route, this.onLaidOut);
+          if (now.accepted === null) return this.#opened(now.end);
+          started = acceptedWithin(now, DEFAULT_SETUP_TIMEOUT_MS);
+        } else {
+          started = connectHost(entry!.controlPath, {
+            capacity: options.ringCapacity ?? entry!.ringCapacity, sameProcess: entry!.pid === process.pid && entry!.pidns === ownNamespaces().pidns,
+            route, port: plan.port, place: ownNamespaces(),
+            trustPeer: (cred) => serverRefusal(cred, socketOwner(entry!.controlPath)),
+            onLaidOut: this.onLaidOut,
+          });
+        }
+      }
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    started.then(this.opened, this.failed);
+  }
+
+  #opened(end: ChannelEnd): void {
+    const socket = this.socket;
+    if (!socket.connecting || socket.destroyed) {
+      end.close();
+      return;
+    }
+    this.end = end;
+    if (!(end instanceof LinkChannelEnd && end.early)) return this.connected();
+    // Connected without the server's answer, as a TCP connect completes in the kernel: 'connect'
+    // comes at the loop's next turn (net's comes from the next poll), and the server is woken
+    // once, after it, for the OPEN and whatever the program wrote on 'connect'.
+    setImmediate(connectEarly, this, end);
+  }
+
+  connected(): void {
+    const { socket, plan, route } = this;
+    const end = this.end!, entry = this.entry;
+    if (debugOn) debug(`connect ${hostPort(plan.host, plan.port)} -> ring (${end.platform} channel, server ${entry === null ? `domain ${(plan as { domid: number }).domid}` : `pid ${entry.pid}${entry.netns !== ownNamespaces().netns ? ` in ${entry.container}` : ''}`}${end instanceof LinkChannelEnd && end.early ? ', at once' : ''})`);
+    socket.attach(end, clientView(route!, plan.port, end.connection?.port ?? 0));
+    if (entry !== null && entry.netns !== ownNamespaces().netns) publishClientSide(socket, end, entry, plan.port);
+  }
+
+  #failed(err: Error): void {
+    const socket = this.socket;
+    if (socket.destroyed || !socket.connecting) return;
+    if (this.policy === 'force') socket.destroy(new NoRingError(`xway transport forced, but ring set-up failed: ${err.message}`));
+    else this.tcp(undefined, `ring set-up failed: ${err.message}`, true);
+  }
+}
+
+function connectEarly(run: RingConnect, end: LinkChannelEnd): void {
+  const socket = run.socket;
+  if (!socket.connecting || socket.destroyed) return; // destroy() closed the end
+  end.holdPeer();
+  try {
+    run.connected();
+  } finally {
+    end.releasePeer();
+  }
 }
 
 interface Resolved {

@@ -61,8 +61,9 @@ class RingState {
   shutdownDue: (() => void) | null = null;
   readWanted = false;
   readScheduled = false;
-  /** What a scheduled read runs (made once per socket, not per read). */
+  /** What a scheduled read runs, and the channel end's wake-up handler (made once per socket). */
   scheduledPull: (() => void) | null = null;
+  onwake: (() => void) | null = null;
   /** The loop turn of the last short read (see markShortRead), and whether a wake-up that came
    *  in that turn waits for the next poll phase. */
   shortReadTurn = NaN;
@@ -194,7 +195,7 @@ export class RingSocket extends net.Socket {
     const s = this[kState];
     if (this.destroyed || !this.connecting || s.end) return;
     s.end = end;
-    end.onwake = () => wake(this);
+    end.onwake = wakeHandler(this);
     if (s.pending) {
       s.pending.early = true;
       flush(this);
@@ -498,7 +499,11 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
   const s = socket[kState];
   s.end = end;
   s.view = view;
-  end.onwake = () => wake(socket);
+  end.onwake = wakeHandler(socket);
+}
+
+function wakeHandler(socket: RingSocket): () => void {
+  return (socket[kState].onwake ??= () => wake(socket));
 }
 
 /**

@@ -32,25 +32,50 @@ export class RegistryError extends XwayError {
 }
 
 /** The registry directory this process would use now: `XWAY_DIR`, else `$XDG_RUNTIME_DIR/xway`,
- *  else `<tmpdir>/xway-<uid>`. Not created or checked. The environment is read at each call;
- *  what it gives is remembered for a second while it stays the same, since every connect of a
- *  burst asks (os.tmpdir() and the stat of XDG_RUNTIME_DIR cost ≈ 2–4 µs a time). */
+ *  else `<tmpdir>/xway-<uid>`. Not created or checked. The environment is read at each call, in
+ *  that order of precedence and only as far as it decides (each read of process.env makes a new
+ *  string); what it gives is remembered for a second while those variables stay the same, since
+ *  every connect of a burst asks (os.tmpdir() and the stat of XDG_RUNTIME_DIR cost ≈ 2–4 µs). */
 export function registryDirectory(): string {
-  const { XWAY_DIR, XDG_RUNTIME_DIR, TMPDIR, TMP, TEMP } = process.env;
-  const cwd = XWAY_DIR && !path.isAbsolute(XWAY_DIR) ? process.cwd() : '';
-  const key = `${XWAY_DIR}\0${XDG_RUNTIME_DIR}\0${TMPDIR}\0${TMP}\0${TEMP}\0${cwd}`;
+  const env = process.env;
   const now = Date.now();
-  if (remembered?.key === key && now < remembered.until) return remembered.dir;
-  const dir = directoryFor(XWAY_DIR, XDG_RUNTIME_DIR);
-  remembered = { key, dir, until: now + REMEMBER_MS };
-  return dir;
+  const r = remembered;
+  const fresh = r !== null && now < r.until;
+  const xwayDir = env.XWAY_DIR;
+  if (xwayDir) {
+    if (path.isAbsolute(xwayDir)) {
+      if (fresh && r.xwayDir === xwayDir) return r.dir;
+      return remember({ xwayDir, dir: path.resolve(xwayDir), until: now + REMEMBER_MS });
+    }
+    const cwd = process.cwd();
+    if (fresh && r.xwayDir === xwayDir && r.cwd === cwd) return r.dir;
+    return remember({ xwayDir, cwd, dir: path.resolve(xwayDir), until: now + REMEMBER_MS });
+  }
+  const xdg = env.XDG_RUNTIME_DIR;
+  const { TMPDIR, TMP, TEMP } = env; // os.tmpdir()'s
+  if (fresh && r.xwayDir === undefined && r.xdg === xdg && r.tmp === TMPDIR && r.tmp2 === TMP && r.tmp3 === TEMP) return r.dir;
+  return remember({ xdg, tmp: TMPDIR, tmp2: TMP, tmp3: TEMP, dir: directoryFor(xdg), until: now + REMEMBER_MS });
 }
 
 const REMEMBER_MS = 1000;
-let remembered: { key: string; dir: string; until: number } | null = null;
+interface Remembered {
+  xwayDir?: string;
+  cwd?: string;
+  xdg?: string;
+  tmp?: string;
+  tmp2?: string;
+  tmp3?: string;
+  dir: string;
+  until: number;
+}
+let remembered: Remembered | null = null;
 
-function directoryFor(xwayDir: string | undefined, xdg: string | undefined): string {
-  if (xwayDir) return path.resolve(xwayDir);
+function remember(r: Remembered): string {
+  remembered = r;
+  return r.dir;
+}
+
+function directoryFor(xdg: string | undefined): string {
   // The XDG spec says to ignore a relative XDG_RUNTIME_DIR.
   if (xdg && path.isAbsolute(xdg) && isDirectory(xdg)) return path.join(path.resolve(xdg), 'xway');
   return path.join(os.tmpdir(), `xway-${euid()}`);

@@ -395,7 +395,7 @@ function publish(temp: string, entryPath: string): boolean {
  */
 export function lookupEndpoint(port: number, host?: string, problems?: string[]): RegistryEntry | null {
   checkPort(port);
-  const key = `${port}|${host ?? ''}`;
+  const key = entryKey(port, host);
   const cached = recentlyLive(key);
   if (cached) return cached;
   const dir = openDirectory(false);
@@ -434,17 +434,24 @@ export function lookupEndpoint(port: number, host?: string, problems?: string[])
  * again: for a caller that can tell exactly whether its server still listens some other way (a
  * link's listener table, written by the server itself), instead of an lstat and a kill(pid, 0).
  */
-export function recentEntry(port: number, host: string | undefined, stillListens: (entry: RegistryEntry) => boolean): RegistryEntry | null {
-  const key = `${port}|${host ?? ''}`;
+export function recentEntry(port: number, host: string | undefined, stillListens: (entry: RegistryEntry, port: number) => boolean): RegistryEntry | null {
+  const key = entryKey(port, host);
   const hit = freshHit(key);
   if (!hit) return null;
   // The cluster member whose turn it is; its turn is spent only if it is taken, so a member our
   // link cannot vouch for yet is the one the full lookup picks next (connections stay spread).
   const entry = pick(key, hit.group, false) ?? hit.entry;
-  if (!stillListens(entry)) return null;
+  if (!stillListens(entry, port)) return null;
   pick(key, hit.group);
   return entry;
 }
+
+/** The cache key of a lookup; the last one is kept, since a burst of connects asks for the same. */
+function entryKey(port: number, host: string | undefined): string {
+  if (port !== lastKey.port || host !== lastKey.host) lastKey = { port, host, key: `${port}|${host ?? ''}` };
+  return lastKey.key;
+}
+let lastKey: { port: number; host: string | undefined; key: string } = { port: -1, host: undefined, key: '' };
 
 /** Entries found live in the last LIVE_CACHE_MS, so a burst of connects costs an lstat (and a
  *  kill(pid, 0)) each instead of a directory check, a read and a look at /proc or a probe. */

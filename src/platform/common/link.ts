@@ -148,14 +148,13 @@ export class LinkChannelEnd extends ChannelEndBase {
     super.wake();
   }
 
-  hold(): () => void {
+  /** Holds the link's wake-ups of the peer back until releasePeer() (one call each, in pairs). */
+  holdPeer(): void {
     this.#link.hold();
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#link.release();
-    };
+  }
+
+  releasePeer(): void {
+    this.#link.release();
   }
 
   /** The link is gone: the peer's end is closed on its behalf (see ChannelEndBase) — or, when the
@@ -501,6 +500,30 @@ export class Link {
     this.#owed = false;
     this.#ringPeer();
   }
+
+  /** The safety net of a connection opened at once: should the socket above not flush the OPEN it
+   *  owes (after 'connect'), it goes two loop turns after the last such open — one pair of
+   *  immediates per link, not per connection of a burst. */
+  flushOwedLater(): void {
+    if (this.#netPending) {
+      this.#netAgain = true;
+      return;
+    }
+    this.#netPending = true;
+    setImmediate(this.#netTurn);
+  }
+
+  #netPending = false;
+  #netAgain = false;
+  #netTurn = (): void => void setImmediate(this.#netFire);
+  #netFire = (): void => {
+    this.#netPending = false;
+    if (this.#netAgain) {
+      this.#netAgain = false;
+      return this.flushOwedLater(); // an open since: two turns from now, for it
+    }
+    this.flushOwed();
+  };
 
   /** The platform's doorbell fired (or the platform polls): serve every marked slot. */
   doorbell(): void {

@@ -71,6 +71,13 @@ export function linkTo(path: string, options: HostConnectOptions = {}): Promise<
   return link;
 }
 
+/** This thread's link to the server thread at `path`, if it is up: a connect on it can be opened
+ *  at once (openNow), without a promise. */
+export function readyLink(path: string): Link | null {
+  const link = ready.get(path);
+  return link && !link.closed ? link : null;
+}
+
 /**
  * Opens a connection to listening port `options.port` of the server thread at `path`. Resolves with
  * the end once the server accepted it (`end.connection.port` is its ephemeral port) — or at once,
@@ -90,6 +97,19 @@ export async function connectHost(path: string, options: HostConnectOptions = {}
  * exists (accept overlaps the first data).
  */
 export async function openOnLink(link: Link, port: number, capacity: number, route: Route, setupTimeoutMs: number, onLaidOut?: (end: LinkChannelEnd) => void): Promise<LinkChannelEnd> {
+  const opened = openNow(link, port, capacity, route, onLaidOut);
+  return opened.accepted === null ? opened.end : acceptedWithin(opened, setupTimeoutMs);
+}
+
+export interface OpenedNow {
+  end: LinkChannelEnd;
+  /** Null when the connection is connected at once (a port the link was granted). */
+  accepted: Promise<number> | null;
+}
+
+/** openOnLink's synchronous part: lays the connection out on `link` and sends its OPEN. Throws
+ *  the typed error a refusal of the link itself is (closed, out of slots or memory). */
+export function openNow(link: Link, port: number, capacity: number, route: Route, onLaidOut?: (end: LinkChannelEnd) => void): OpenedNow {
   if (link.closed) throw new SetupError('the link closed before the connection could be opened');
   let opened: ReturnType<Link['open']>;
   try {
@@ -98,13 +118,16 @@ export async function openOnLink(link: Link, port: number, capacity: number, rou
     throw err instanceof XwayError ? err : new SetupError(`ring set-up failed: ${(err as Error).message}`, { cause: err });
   }
   onLaidOut?.(opened.end);
-  if (opened.accepted === null) {
-    // Connected at once (a granted port, a listener open in the link's table): the caller emits
-    // 'connect' and then lets the OPEN wake the server (flushOwed), with what 'connect' wrote.
-    // Should it not, the OPEN still goes, a turn later.
-    setImmediate(() => setImmediate(() => link.flushOwed()));
-    return opened.end;
-  }
+  // Connected at once (a granted port, a listener open in the link's table): the caller emits
+  // 'connect' and then lets the OPEN wake the server (flushOwed), with what 'connect' wrote.
+  // Should it not, the OPEN still goes, a turn later.
+  if (opened.accepted === null) link.flushOwedLater();
+  return opened;
+}
+
+/** The end of `opened` once the acceptor took it, within `setupTimeoutMs` (else a SetupError and
+ *  the end closed). */
+export async function acceptedWithin(opened: OpenedNow, setupTimeoutMs: number): Promise<LinkChannelEnd> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new SetupError(`the server did not answer within ${setupTimeoutMs} ms`)), setupTimeoutMs);

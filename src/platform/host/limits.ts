@@ -21,12 +21,13 @@ export interface HostChannelOptions {
 export const DEFAULT_CAPACITY = 256 * 1024;
 export const DEFAULT_MAX_CAPACITY = 16 * 1024 * 1024;
 export const DEFAULT_LINK_BYTES = 8 * 2 ** 30;
+export const DEFAULT_SETUP_TIMEOUT_MS = 5000;
 
 export function resolveOptions(o: HostChannelOptions = {}): Required<HostChannelOptions> {
   const r = {
     capacity: o.capacity ?? DEFAULT_CAPACITY,
     maxCapacity: o.maxCapacity ?? DEFAULT_MAX_CAPACITY,
-    setupTimeoutMs: o.setupTimeoutMs ?? 5000,
+    setupTimeoutMs: o.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS,
     maxPending: o.maxPending ?? 64,
     linkBytes: o.linkBytes ?? bytesFromEnv('XWAY_RING_MEMORY_PER_LINK') ?? DEFAULT_LINK_BYTES,
   };
