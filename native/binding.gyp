@@ -21,6 +21,7 @@
             'src/ctl.c',
             'src/xen.c',
             'src/copy.c',
+            'src/heap.c',
             'src/poller.c',
             'src/phases.c',
           ],

@@ -54,7 +54,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !set_value(env, exports, "unavailableReason", reason) ||
       !xw_register_segment(env, exports) || !xw_register_evtchn(env, exports) ||
       !xw_register_ctl(env, exports) || !xw_register_xen(env, exports) ||
-      !xw_register_copy(env, exports) || !xw_register_poller(env, exports) ||
+      !xw_register_copy(env, exports) || !xw_register_heap(env, exports) ||
+      !xw_register_poller(env, exports) ||
       !xw_register_phases(env, exports)) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);

@@ -20,6 +20,7 @@ bool xw_register_evtchn(napi_env env, napi_value exports);
 bool xw_register_ctl(napi_env env, napi_value exports);
 bool xw_register_xen(napi_env env, napi_value exports);
 bool xw_register_copy(napi_env env, napi_value exports);
+bool xw_register_heap(napi_env env, napi_value exports);
 bool xw_register_poller(napi_env env, napi_value exports);
 bool xw_register_phases(napi_env env, napi_value exports);
 

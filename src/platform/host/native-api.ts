@@ -106,6 +106,9 @@ export interface XwayNativeLinux {
   copyIn(memory: Uint8Array, address: number, src: Uint8Array, srcOffset: number, length: number): void;
   /** memcpy `length` bytes from `memory` at `address` to `dst` (from `dstOffset`); both ranges checked. */
   copyOut(memory: Uint8Array, address: number, dst: Uint8Array, dstOffset: number, length: number): void;
+  /** Keeps freed receive memory mapped (glibc's mmap and trim thresholds, see native/src/heap.c);
+   *  false where that cannot be done. Missing from addons built before it. */
+  keepHeapMemory?(): boolean;
   RingPoller: typeof RingPoller;
   /** Missing from addons built before it (a stale prebuilt): the caller falls back to setImmediate. */
   LoopPhases?: typeof LoopPhases;

@@ -18,6 +18,16 @@ function load(): XwayNative {
   return loaded;
 }
 
+/** Keeps the heap memory freed receive slabs leave mapped (socket/receive-pool.ts, native/src/
+ *  heap.c), unless XWAY_KEEP_RECEIVE_MEMORY=0 or the environment sets glibc's thresholds itself.
+ *  Returns whether it did (not without the addon, nor off glibc). */
+export function keepHeapMemory(): boolean {
+  const env = process.env;
+  if (env.XWAY_KEEP_RECEIVE_MEMORY === '0' || env.MALLOC_MMAP_THRESHOLD_ !== undefined || env.MALLOC_TRIM_THRESHOLD_ !== undefined) return false;
+  const native = load();
+  return native.platformAvailable && typeof native.keepHeapMemory === 'function' && native.keepHeapMemory();
+}
+
 /** Why the host platform is unavailable, or null when it is available. */
 export function hostUnavailableReason(): string | null {
   const native = load();

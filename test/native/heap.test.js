@@ -1,0 +1,51 @@
+// Receive memory that stays mapped (native/src/heap.c, socket/receive-pool.ts): once a process
+// receives on a ring, the slabs its GC frees are reused warm instead of page-faulted in again —
+// unless the user opted out (XWAY_KEEP_RECEIVE_MEMORY=0) or set glibc's thresholds themselves.
+// Real child processes, page faults counted by the kernel.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+
+function run(mode, env = {}) {
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(here, 'fixtures', 'heap-keep.mjs'), mode], {
+    encoding: 'utf8', timeout: 30_000, env: { ...process.env, XWAY_DIR: undefined, ...env },
+  });
+  assert.is(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+// 40 slabs of 512 KiB are 5,120 pages a round; over four rounds glibc's defaults fault about a
+// round's worth in again (5,256 here), kept memory a few hundred.
+const ROUND = 40 * 128;
+
+test('without it, freed slabs are page-faulted in again', () => {
+  const { faults } = run('none');
+  assert.ok(faults > ROUND / 2, `${faults} faults`);
+});
+
+test("the addon's keepHeapMemory keeps them mapped", () => {
+  const { kept, faults } = run('addon');
+  assert.is(kept, true);
+  assert.ok(faults < ROUND / 8, `${faults} faults`);
+});
+
+test('a ring connection that reads asks for it by itself', () => {
+  const { faults } = run('ring');
+  assert.ok(faults < ROUND / 8, `${faults} faults`);
+});
+
+test('XWAY_KEEP_RECEIVE_MEMORY=0, or glibc thresholds already set, leave malloc alone', () => {
+  assert.ok(run('ring', { XWAY_KEEP_RECEIVE_MEMORY: '0' }).faults > ROUND / 2);
+  const code = `import(${JSON.stringify(path.join(root, 'dist/platform/host/native.js'))}).then((m) => console.log(String(m.keepHeapMemory())))`;
+  for (const env of [{ XWAY_KEEP_RECEIVE_MEMORY: '0' }, { MALLOC_TRIM_THRESHOLD_: '131072' }, { MALLOC_MMAP_THRESHOLD_: '131072' }]) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.is(r.stdout.trim(), 'false', JSON.stringify(env));
+  }
+});
+
+test.run();
