@@ -233,6 +233,76 @@ test('a consumer that closed makes the next write fail with RingClosedError; not
   assert.not.ok(ring.isReset, 'the ring itself leaves the answer (a reset) to its user');
 });
 
+test('stage() copies without publishing; publish() and every publishing call show it, in order', () => {
+  const { ring, peer } = fresh();
+  assert.is(ring.stage(bytes(100, 1)), 100);
+  assert.is(ring.stage(bytes(50, 2)), 50);
+  assert.is(ring.staged, 150);
+  assert.is(peer.readable, 0, 'staged bytes are not published');
+  assert.is(ring.stats().tail, 0);
+  assert.ok(peer.prepareWaitData(), 'the consumer waits');
+  assert.ok(ring.publish(), 'publishing owes the waiting consumer a wake-up');
+  assert.is(ring.staged, 0);
+  assert.equal(new Uint8Array(peer.read()), new Uint8Array([...bytes(100, 1), ...bytes(50, 2)]));
+  assert.not.ok(ring.publish(), 'nothing staged: nothing to publish');
+  // write() and writev() publish what was staged ahead of their own bytes, in one commit.
+  ring.stage(bytes(10, 3));
+  assert.is(ring.write(bytes(5, 4)), 5);
+  ring.stage(bytes(7, 5));
+  assert.is(ring.writev([bytes(3, 6)], 0, 0), 3);
+  assert.equal(new Uint8Array(peer.read()), new Uint8Array([...bytes(10, 3), ...bytes(5, 4), ...bytes(7, 5), ...bytes(3, 6)]));
+});
+
+test('stage() takes what fits, wraps around, and a full ring publishes its staged bytes with writev', () => {
+  const { ring, peer } = fresh();
+  ring.write(bytes(CAP - 100));
+  peer.read(CAP - 200); // 100 unread, the tail 100 short of the end
+  assert.is(ring.stage(bytes(300, 7)), 300, 'wraps past the end of the data area');
+  assert.is(ring.stage(bytes(CAP, 8)), CAP - 400, 'only what fits');
+  assert.is(ring.stage(bytes(1)), 0);
+  assert.is(ring.writev([bytes(1)], 0, 0), 0, 'no room for more, but the staged bytes are published');
+  assert.is(ring.staged, 0);
+  assert.is(peer.readable, CAP);
+  peer.read(100);
+  const got = new Uint8Array(peer.read());
+  assert.equal(got.subarray(0, 300), bytes(300, 7));
+  assert.equal(got.subarray(300), bytes(CAP, 8).subarray(0, CAP - 400));
+});
+
+test('end() and abort() publish staged bytes first; a waiting producer must publish before it waits', () => {
+  const a = fresh();
+  a.ring.stage(bytes(20));
+  assert.throws(() => a.ring.prepareWaitSpace(CAP), /publish\(\) what was staged first/);
+  assert.ok(a.peer.prepareWaitData());
+  assert.ok(a.ring.end(), 'the wake-up the staged bytes owe is not lost to the FIN');
+  assert.is(a.peer.read().length, 20, 'the bytes, then the end');
+  assert.ok(a.peer.ended);
+
+  const b = fresh();
+  b.ring.stage(bytes(30));
+  b.ring.abort();
+  assert.is(b.peer.read().length, 30, 'written before the reset: drained first');
+  throwsCode(assert, () => b.peer.read(), 'ECONNRESET');
+});
+
+test('stage() on a reset, shut-down or closed ring throws as write() does and stages nothing', () => {
+  const reset = fresh();
+  reset.peer.abort();
+  throwsCode(assert, () => reset.ring.stage(bytes(1)), 'ECONNRESET', RingResetError);
+  assert.is(reset.ring.staged, 0);
+  const closed = fresh();
+  closed.peer.closeConsumer();
+  throwsCode(assert, () => closed.ring.stage(bytes(1)), 'EPIPE', RingClosedError);
+  const ended = fresh();
+  ended.ring.end();
+  throwsCode(assert, () => ended.ring.stage(bytes(1)), 'EPIPE', RingShutdownError);
+  const revoked = fresh();
+  revoked.ring.stage(bytes(4));
+  revoked.ring.revoke();
+  assert.is(revoked.ring.staged, 0, 'a released ring drops what it staged');
+  throwsCode(assert, () => revoked.ring.stage(bytes(1)), 'ERR_XWAY_RELEASED');
+});
+
 test('notification suppression: notify only a side that announced a wait, once', () => {
   const { ring, peer } = fresh();
   assert.is(ring.write(bytes(1)), 1);

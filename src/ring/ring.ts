@@ -44,6 +44,8 @@ export class Ring {
    *  what this side wrote since (the consumer only ever frees more). It lets write() make one core
    *  call (the commit) instead of two. Zeroed by anything else that moves the tail, and by revoke. */
   #free = 0;
+  /** Bytes copied in past the tail by stage() and not yet published (see stage). */
+  #staged = 0;
 
   /** Lays out a new, empty ring of `capacity` bytes at `offset`. */
   static create(memory: WebAssembly.Memory, offset: number, capacity: number): Ring {
@@ -112,6 +114,7 @@ export class Ring {
   /** Zero-copy write: views of the free space, in order (the second is empty unless the free
    *  space wraps past the end of the data area). Fill a prefix, then commit(n). */
   writeSpans(want = this.capacity): [Uint8Array, Uint8Array] {
+    this.#publishStaged();
     const free = this.reserve(want);
     return this.#spans(this.producerAddress(), free);
   }
@@ -119,7 +122,13 @@ export class Ring {
   /** Publishes `n` bytes written in place. Returns whether the consumer must be notified. */
   commit(n: number): boolean {
     this.#checkLength(n, 'Ring.commit');
-    return this.#commit(n);
+    const owed = this.#publishStaged();
+    return (this.peerNeedsWake = this.#commit(n) || owed);
+  }
+
+  /** publish(), for the calls that publish or end the stream themselves: whether it owes a wake. */
+  #publishStaged(): boolean {
+    return this.#staged !== 0 && this.publish();
   }
 
   #commit(n: number): boolean {
@@ -128,20 +137,61 @@ export class Ring {
     return this.peerNeedsWake;
   }
 
-  /** Copies as much of `src` as fits into the ring. Returns the number of bytes accepted. */
+  /** Copies as much of `src` as fits into the ring and publishes it (with whatever stage() left
+   *  unpublished). Returns the number of bytes of `src` accepted. */
   write(src: Uint8Array): number {
     if (!ArrayBuffer.isView(src)) throw new TypeError('src must be a Uint8Array or Buffer');
     const len = src.byteLength;
     this.peerNeedsWake = false;
-    if (len === 0) return 0;
-    let free = this.#free;
-    if (free < len) free = this.reserve(len);
+    const staged = this.#staged;
+    if (len === 0 && staged === 0) return 0;
+    let free = this.#free - staged;
+    if (free < len) free = this.reserve(staged + len) - staged;
     const n = Math.min(len, free);
-    if (n === 0) return 0;
-    this.#copyIn(src, 0, n, 0);
-    this.#commit(n);
+    if (n === 0 && staged === 0) return 0;
+    if (n > 0) this.#copyIn(src, 0, n, staged);
+    this.#staged = 0;
+    this.#commit(staged + n);
     this.#free = free - n;
     return n;
+  }
+
+  /**
+   * Copies as much of `src` as fits into the ring without publishing it: the consumer sees it at
+   * the next publish() (or the next write, writev or end, which publish it first). A producer that
+   * makes many small writes in a row publishes once for several of them, so the consumer's side of
+   * the tail's cache line is not pulled over for each (Linux's TCP autocorking, for the same
+   * reason). Returns the number of bytes accepted; errors (a reset, a closed consumer) are thrown
+   * as write() throws them, and nothing is staged then.
+   */
+  stage(src: Uint8Array): number {
+    if (this.#at === 1 || this.#words[this.#word + (R.FLAGS >> 2)] !== 0) return this.write(src); // it throws
+    const len = src.byteLength;
+    const staged = this.#staged;
+    let free = this.#free - staged;
+    if (free < len) free = this.reserve(staged + len) - staged;
+    const n = Math.min(len, free);
+    if (n <= 0) return 0;
+    this.#copyIn(src, 0, n, staged);
+    this.#staged = staged + n;
+    return n;
+  }
+
+  /** Bytes stage() copied in that are not yet published. */
+  get staged(): number {
+    return this.#staged;
+  }
+
+  /** Publishes what stage() copied in. Returns whether the consumer must be notified. */
+  publish(): boolean {
+    this.peerNeedsWake = false;
+    const n = this.#staged;
+    if (n === 0) return false;
+    this.#staged = 0;
+    const free = this.#free;
+    this.#commit(n);
+    this.#free = free - n;
+    return this.peerNeedsWake;
   }
 
   /**
@@ -151,21 +201,24 @@ export class Ring {
    */
   writev(chunks: readonly Uint8Array[], index: number, offset: number): number {
     this.peerNeedsWake = false;
+    const staged = this.#staged;
     let want = -offset;
     for (let i = index; i < chunks.length && want < this.capacity; i++) want += chunks[i].byteLength;
-    if (want <= 0) return 0;
-    let free = this.#free;
-    if (free < want) free = this.reserve(want);
-    if (free === 0) return 0;
+    if (want <= 0 && staged === 0) return 0;
+    want = Math.max(want, 0);
+    let free = this.#free - staged;
+    if (free < want) free = this.reserve(staged + want) - staged;
+    if (free === 0 && staged === 0) return 0;
     let n = 0;
     for (let i = index; i < chunks.length && n < free; i++) {
       const chunk = chunks[i];
       const from = i === index ? offset : 0;
       const take = Math.min(chunk.byteLength - from, free - n);
-      this.#copyIn(chunk, from, take, n);
+      this.#copyIn(chunk, from, take, staged + n);
       n += take;
     }
-    this.#commit(n);
+    this.#staged = 0;
+    this.#commit(staged + n);
     this.#free = free - n;
     return n;
   }
@@ -189,16 +242,18 @@ export class Ring {
   /** Copies up to `length` bytes that are already in the same memory at `address` (one
    *  memory.copy inside the core, the fastest path). Returns the number of bytes accepted. */
   writeFrom(address: number, length: number): number {
+    const owed = this.#publishStaged();
     this.#free = 0;
     const r = this.#check(this.#core.ringWrite(this.#at, this.capacity, address >>> 0, length >>> 0), 'Ring.writeFrom');
-    this.peerNeedsWake = (r & 1) === 1;
+    this.peerNeedsWake = owed || (r & 1) === 1;
     return r >>> 1;
   }
 
   /** End of stream (FIN). Returns whether the consumer must be notified. */
   end(): boolean {
+    const owed = this.#publishStaged();
     this.#free = 0;
-    this.peerNeedsWake = this.#check(this.#core.ringShutdown(this.#at, this.capacity), 'Ring.end') === 1;
+    this.peerNeedsWake = this.#check(this.#core.ringShutdown(this.#at, this.capacity), 'Ring.end') === 1 || owed;
     return this.peerNeedsWake;
   }
 
@@ -206,6 +261,7 @@ export class Ring {
    *  now wait (until notified; wake-ups may be spurious), false if the space is already there. */
   prepareWaitSpace(need: number): boolean {
     this.#checkLength(need, 'Ring.prepareWaitSpace');
+    if (this.#staged !== 0) throw new Error('Ring.prepareWaitSpace: publish() what was staged first, or the consumer may never free the space');
     return this.#check(this.#core.ringPrepareWaitSpace(this.#at, this.capacity, need), 'Ring.prepareWaitSpace') !== READY;
   }
 
@@ -308,9 +364,16 @@ export class Ring {
    *  what was published before, then fails too (or reads end of stream, after a FIN). Says which
    *  side, if any, was waiting and must be woken. */
   abort(): { wakeConsumer: boolean; wakeProducer: boolean } {
+    // What was staged was written before the reset: the consumer drains it first, as the rest.
+    let owed = false;
+    try {
+      owed = this.#publishStaged();
+    } catch {
+      this.#staged = 0; // a ring that takes nothing more (closed, reset): dropped, as TCP's queue
+    }
     this.#free = 0; // a reset ring takes nothing more
     const wake = this.#check(this.#core.ringAbort(this.#at, this.capacity), 'Ring.abort');
-    return { wakeConsumer: (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
+    return { wakeConsumer: owed || (wake & 1) !== 0, wakeProducer: (wake & 2) !== 0 };
   }
 
   /** The producer has sent end of stream. */
@@ -342,6 +405,7 @@ export class Ring {
   /** Cuts this object off its ring for good: every later call throws ERR_XWAY_RELEASED. The ring's
    *  memory may then be reused for another connection without this object reaching it. */
   revoke(): void {
+    this.#staged = 0;
     this.#at = 1;
     this.#free = 0; // or write() would copy into memory that may belong to someone else by now
   }

@@ -346,6 +346,30 @@ for (const closer of ['server', 'client']) {
 }
 
 add({
+  name: 'many small writes in one tick, then destroy() with nothing unread: every byte in order, then end',
+  server: {
+    async connection(s, ctx) {
+      await received(ctx, s);
+    },
+  },
+  client: {
+    async run(ctx) {
+      const s = await connected(ctx);
+      s.resume();
+      for (let i = 0; i < 300; i++) s.write(pattern(64 + (i % 7) * 100, i));
+      s.destroy();
+    },
+  },
+  expect: () => {
+    const all = Buffer.concat(Array.from({ length: 300 }, (_, i) => pattern(64 + (i % 7) * 100, i)));
+    return {
+      client: ['connect', 'ready', 'close:false'],
+      server: [`data:${all.length}`, 'end', `got ${all.length} ${sha(all)}`, 'finish', 'close:false'],
+    };
+  },
+});
+
+add({
   name: 'destroy() with unread data, right after writing: what it wrote is delivered first, then ECONNRESET (or, libuv, the end)',
   server: {
     options: { pauseOnConnect: true },

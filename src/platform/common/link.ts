@@ -814,7 +814,7 @@ export class Link {
       if (end.closed || end.released) continue;
       const tx = end.channel.tx;
       const stats = tx.stats();
-      if (stats.tail !== end.idleTail || stats.used !== 0) {
+      if (stats.tail !== end.idleTail || stats.used !== 0 || tx.staged !== 0) {
         end.idleTail = stats.tail;
         busy = true;
         continue;
