@@ -303,6 +303,33 @@ test('stage() on a reset, shut-down or closed ring throws as write() does and st
   throwsCode(assert, () => revoked.ring.stage(bytes(1)), 'ERR_XWAY_RELEASED');
 });
 
+test('a ring past 2 GiB in its memory: indices, staging and waits address the right words', () => {
+  // Links carve thousands of rings out of memories of up to 4 GiB; a signed shift of an offset
+  // past 2^31 read another ring's words (seen: 10,001 connections, 4,186 reached the server).
+  let memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: 40000, maximum: 40000, shared: true }); // 2.44 GiB
+  } catch (err) {
+    console.log(`  (skipped: no 2.4 GiB shared memory here: ${err.message})`);
+    return;
+  }
+  const offset = 2 ** 31 + 4096 * 16;
+  const ring = Ring.create(memory, offset, CAP), peer = Ring.attach(memory, offset, CAP);
+  assert.is(ring.write(bytes(100)), 100);
+  ring.stage(bytes(50, 9));
+  assert.is(peer.readable, 100);
+  ring.publish();
+  assert.equal(new Uint8Array(peer.read()), new Uint8Array([...bytes(100), ...bytes(50, 9)]));
+  assert.is(ring.producerAddress(), ring.dataOffset + 150);
+  assert.is(peer.consumerAddress(), ring.producerAddress());
+  const [at, value] = peer.watchWords(true);
+  assert.is(at, offset + R.TAIL);
+  assert.is(value, 150);
+  assert.ok(ring.dataWaitIndex > 2 ** 29 && ring.spaceWaitIndex > 2 ** 29, 'wait words are indices past 2 GiB / 4');
+  assert.ok(peer.prepareWaitData());
+  assert.is(Atomics.load(new Int32Array(memory.buffer), peer.dataWaitIndex), 1, 'the consumer announced its wait in its own word');
+});
+
 test('notification suppression: notify only a side that announced a wait, once', () => {
   const { ring, peer } = fresh();
   assert.is(ring.write(bytes(1)), 1);

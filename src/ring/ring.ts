@@ -82,12 +82,12 @@ export class Ring {
     this.#at = offset;
     this.capacity = capacity;
     this.dataOffset = offset + RING_HEADER;
-    this.dataWaitIndex = (offset + R.DATA_WAITING) >> 2;
-    this.spaceWaitIndex = (offset + R.SPACE_WANTED) >> 2;
+    this.dataWaitIndex = (offset + R.DATA_WAITING) >>> 2; // unsigned: offsets reach 4 GiB
+    this.spaceWaitIndex = (offset + R.SPACE_WANTED) >>> 2;
     this.#core = coreFor(memory);
     this.#bytes = wholeView(buffer);
     this.#words = wholeWords(buffer);
-    this.#word = offset >> 2;
+    this.#word = offset >>> 2;
     this.#mask = capacity - 1;
     this.#dataEnd = this.dataOffset + capacity;
   }

@@ -54,7 +54,7 @@ export type LinkSide = 'initiator' | 'acceptor';
 
 /** Writes a fresh header (the initiator, before anyone else can see the chunk). */
 export function initLinkHeader(words: Int32Array, base: number): void {
-  const at = (offset: number) => (base + offset) >> 2;
+  const at = (offset: number) => (base + offset) >>> 2;
   Atomics.store(words, at(LINK.VERSION), LINK_VERSION);
   Atomics.store(words, at(LINK.MAX_SLOTS), MAX_SLOTS);
   Atomics.store(words, at(LINK.CONTROL_CAPACITY), CONTROL_CAPACITY);
@@ -63,7 +63,7 @@ export function initLinkHeader(words: Int32Array, base: number): void {
 
 /** Why the header at `base` is not a link of this version, or null. */
 export function checkLinkHeader(words: Int32Array, base: number): string | null {
-  const at = (offset: number) => Atomics.load(words, (base + offset) >> 2) >>> 0;
+  const at = (offset: number) => Atomics.load(words, (base + offset) >>> 2) >>> 0;
   if (at(LINK.MAGIC) !== LINK_MAGIC) return 'bad magic';
   if (at(LINK.VERSION) !== LINK_VERSION) return `link version ${at(LINK.VERSION)}, expected ${LINK_VERSION}`;
   if (at(LINK.MAX_SLOTS) !== MAX_SLOTS) return `${at(LINK.MAX_SLOTS)} slots, expected ${MAX_SLOTS}`;

@@ -293,8 +293,8 @@ export class Link {
     }
     this.#own = new PendingSet(this.#words, offset + (initiator ? LINK.PENDING_INITIATOR : LINK.PENDING_ACCEPTOR));
     this.#peer = new PendingSet(this.#words, offset + (initiator ? LINK.PENDING_ACCEPTOR : LINK.PENDING_INITIATOR));
-    this.#ownDoorbell = (offset + (initiator ? LINK.DOORBELL_INITIATOR : LINK.DOORBELL_ACCEPTOR)) >> 2;
-    this.#peerDoorbell = (offset + (initiator ? LINK.DOORBELL_ACCEPTOR : LINK.DOORBELL_INITIATOR)) >> 2;
+    this.#ownDoorbell = (offset + (initiator ? LINK.DOORBELL_INITIATOR : LINK.DOORBELL_ACCEPTOR)) >>> 2;
+    this.#peerDoorbell = (offset + (initiator ? LINK.DOORBELL_ACCEPTOR : LINK.DOORBELL_INITIATOR)) >>> 2;
     this.#chunks.push(platform.chunk0);
     this.#free.push([]); // chunk 0 holds the link itself
     // The first look at the control channel announces that we wait on it (the peer notifies a

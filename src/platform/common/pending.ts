@@ -16,7 +16,7 @@ export class PendingSet {
   /** The set at byte `offset` of the memory `words` views. */
   constructor(words: Int32Array, offset: number) {
     this.#words = words;
-    this.#l0 = offset >> 2;
+    this.#l0 = offset >>> 2;
     this.#l1 = this.#l0 + L0_WORDS;
   }
 
