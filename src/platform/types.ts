@@ -42,10 +42,11 @@ export interface ChannelEnd {
   /** Must be called after announcing a wait (prepareWaitData / prepareWaitSpace) and before
    *  relying on onwake. */
   armWake(): void;
-  /** Optional: holds this end's wake-ups of the peer back until the function returned is called,
-   *  which then wakes it at most once — so a last write and the FIN after it, or a connect and
-   *  what its 'connect' listeners wrote, reach a sleeping peer in one wake-up. */
-  hold?(): () => void;
+  /** Optional: holds this end's wake-ups of the peer back until the matching releasePeer(), which
+   *  then wakes it at most once — so a last write and the FIN after it, or a connect and what its
+   *  'connect' listeners wrote, reach a sleeping peer in one wake-up. Calls come in pairs. */
+  holdPeer?(): void;
+  releasePeer?(): void;
   /** Keeps (or stops keeping) the event loop alive for this end, like socket.ref()/unref(). */
   ref(): void;
   unref(): void;

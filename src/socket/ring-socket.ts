@@ -389,11 +389,13 @@ export class RingSocket extends net.Socket {
   }
 
   /** end(data): the peer is woken once for the data and the FIN, which _final sends at the next
-   *  turn (ChannelEnd.hold), not once for each. */
+   *  turn (ChannelEnd.holdPeer), not once for each. */
   override end(...args: unknown[]): this {
-    const release = this.connecting ? undefined : this[kState]?.end?.hold?.();
+    const end = this.connecting ? null : this[kState]?.end;
+    const held = end?.holdPeer !== undefined;
+    if (held) end!.holdPeer!();
     (net.Socket.prototype.end as (...a: unknown[]) => unknown).apply(this, args);
-    if (release) setImmediate(release); // after _final's, queued by end() when nothing waits
+    if (held) setImmediate(releasePeer, end!); // after _final's, queued by end() when nothing waits
     return this;
   }
 
@@ -506,6 +508,10 @@ function bind(socket: RingSocket, end: ChannelEnd, view: ConnectionView | null):
   s.end = end;
   s.view = view;
   end.onwake = wakeHandler(socket);
+}
+
+function releasePeer(end: ChannelEnd): void {
+  end.releasePeer!();
 }
 
 function wakeHandler(socket: RingSocket): () => void {
