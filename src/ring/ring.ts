@@ -388,8 +388,11 @@ export class Ring {
 
   /** Bytes published and not yet read, without throwing on a reset (0 when the ring is broken). */
   get unread(): number {
-    const n = this.#core.ringPeek(this.#at, this.capacity, this.capacity);
-    return n > 0 ? n : 0;
+    if (this.#at === 1) return 0;
+    // The distance the core would find (its checks: an impossible one counts as nothing).
+    const words = this.#words, at = this.#word;
+    const n = (Atomics.load(words, at + (R.TAIL >> 2)) - Atomics.load(words, at + (R.HEAD >> 2))) >>> 0;
+    return n <= this.capacity ? n : 0;
   }
 
   /** The consumer has closed (see closeConsumer). */
@@ -439,8 +442,11 @@ export class Ring {
     return check(status, what);
   }
 
+  /** FIN, RST and CLOSED, read here rather than by a core call: a connection asks a few dozen
+   *  times over its life, and the word is only compared. */
   #flags(): number {
-    return this.#check(this.#core.ringFlags(this.#at, this.capacity), 'Ring.flags');
+    if (this.#at === 1) this.#check(-1, 'Ring.flags'); // throws: released
+    return Atomics.load(this.#words, this.#word + (R.FLAGS >> 2)) & (FLAG_FIN | FLAG_RST | FLAG_CLOSED);
   }
 
   #spans(address: number, length: number): [Uint8Array, Uint8Array] {

@@ -192,9 +192,6 @@ class RingConnect {
   readonly policy: TransportPolicy;
   route: Route | null = null;
   end: ChannelEnd | null = null;
-  readonly opened = (end: ChannelEnd): void => this.#opened(end);
-  readonly failed = (err: Error): void => this.#failed(err);
-  readonly onLaidOut = (end: LinkChannelEnd): void => this.socket.prepare(end);
 
   constructor(socket: RingSocket, options: XwayConnectOptions, plan: Exclude<Plan, { kind: 'tcp' }>, policy: TransportPolicy) {
     this.socket = socket;
@@ -238,7 +235,8 @@ class RingConnect {
         const capacity = options.ringCapacity ?? entry!.ringCapacity ?? DEFAULT_CAPACITY;
         const link = isValidCapacity(capacity) ? readyLink(entry!.controlPath) : null;
         if (link !== null) {
-          const now = openNow(link, plan.port, capacity, route, this.onLaidOut);
+          const now = openNow(link, plan.port, capacity, route);
+          socket.prepare(now.end);
           if (now.accepted === null) return this.#opened(now.end);
           started = acceptedWithin(now, DEFAULT_SETUP_TIMEOUT_MS);
         } else {
@@ -246,14 +244,14 @@ class RingConnect {
             capacity: options.ringCapacity ?? entry!.ringCapacity, sameProcess: entry!.pid === process.pid && entry!.pidns === ownNamespaces().pidns,
             route, port: plan.port, place: ownNamespaces(),
             trustPeer: (cred) => serverRefusal(cred, socketOwner(entry!.controlPath)),
-            onLaidOut: this.onLaidOut,
+            onLaidOut: (end) => socket.prepare(end),
           });
         }
       }
     } catch (err) {
       started = Promise.reject(err);
     }
-    started.then(this.opened, this.failed);
+    started.then((end) => this.#opened(end), (err: Error) => this.#failed(err));
   }
 
   #opened(end: ChannelEnd): void {
