@@ -325,11 +325,12 @@ export class RingSocket extends net.Socket {
     const end = s.end;
     // The common case first: connected, nothing queued or copied ahead (copyAhead's chunks are
     // not copied again), and the ring takes all of it at once.
-    if (end !== null && !this.connecting && s.pending === null && s.ahead.length === 0 && !end.closed && typeof chunk !== 'string') {
-      const n = tryWrite(this, end, chunk);
-      if (n === chunk.length) return callback();
+    if (end !== null && !this.connecting && s.pending === null && s.ahead.length === 0 && !end.closed) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+      const n = tryWrite(this, end, bytes);
+      if (n === bytes.length) return callback();
       if (n >= 0) {
-        const write = { chunks: [chunk], index: 0, offset: n, callback };
+        const write = { chunks: [bytes], index: 0, offset: n, callback };
         s.pending = write;
         return flush(this);
       }
