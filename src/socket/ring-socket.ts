@@ -683,6 +683,11 @@ function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
         if (tx.publish()) end.notify();
       } else if (!s.publishDue) {
         s.publishDue = true;
+        stagedSockets.add(socket);
+        if (!exitHooked) {
+          exitHooked = true;
+          process.on('exit', publishAllStaged);
+        }
         process.nextTick(publishStaged, socket);
       }
     }
@@ -694,11 +699,21 @@ function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
   return n;
 }
 
+/** Sockets whose staged writes wait for the end of the tick. A process.exit() (or a worker's)
+ *  before then publishes them: a TCP socket's writes are in the kernel when its process ends. */
+const stagedSockets = new Set<RingSocket>();
+let exitHooked = false;
+
+function publishAllStaged(): void {
+  for (const socket of stagedSockets) publishStaged(socket);
+}
+
 /** At the end of the tick: what tryWrite staged reaches the peer. A failure is what the next
  *  write of a TCP socket would find after the peer's RST: the same handling as flush's. */
 function publishStaged(socket: RingSocket): void {
   const s = socket[kState];
   s.publishDue = false;
+  stagedSockets.delete(socket);
   const end = s.end;
   if (!end || end.closed) return;
   const tx = end.channel.tx;
