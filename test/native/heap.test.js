@@ -20,7 +20,8 @@ function run(mode, env = {}) {
 }
 
 // 40 slabs of 512 KiB are 5,120 pages a round; over four rounds glibc's defaults fault about a
-// round's worth in again (5,256 here), kept memory a few hundred.
+// round's worth in again (5,256 here), kept memory a few hundred (136–768 seen, the most under
+// CI's load): the two bounds sit a factor of two apart, each with room on its side.
 const ROUND = 40 * 128;
 
 test('without it, freed slabs are page-faulted in again', () => {
@@ -31,12 +32,12 @@ test('without it, freed slabs are page-faulted in again', () => {
 test("the addon's keepHeapMemory keeps them mapped", () => {
   const { kept, faults } = run('addon');
   assert.is(kept, true);
-  assert.ok(faults < ROUND / 8, `${faults} faults`);
+  assert.ok(faults < ROUND / 4, `${faults} faults`);
 });
 
 test('a ring connection that reads asks for it by itself', () => {
   const { faults } = run('ring');
-  assert.ok(faults < ROUND / 8, `${faults} faults`);
+  assert.ok(faults < ROUND / 4, `${faults} faults`);
 });
 
 test('XWAY_KEEP_RECEIVE_MEMORY=0, or glibc thresholds already set, leave malloc alone', () => {
