@@ -19,6 +19,8 @@
 //   dedicated  { role, in: 'process' | 'thread', alone? }: that role runs in a process or thread
 //              of its own, which the scenario may end (ctx.die) or must see end by itself (alone)
 //   loopback   true: addresses of this machine only (not run between Xen domains)
+//   notOnXen   why the scenario is left out of test/xen/semantics.test.js (its emulated dom0 has a
+//              time budget); it still runs in every host mode
 //
 // Roles coordinate through ctx.barrier(name) (the driver's messages, never the connection).
 import { createHash } from 'node:crypto';
@@ -28,6 +30,11 @@ import net from 'node:net';
 import { pattern, rng } from './bytes.js';
 
 const KiB = 1024;
+/** Why a scenario about staged writes (Ring.stage) is left out of the emulated dom0's run: the
+ *  staging is the socket layer's, the same on every platform, and the Xen run's time budget is
+ *  spent on the platform's own scenarios (a Xen channel's exit path runs in 'data it had just
+ *  written' there). */
+const STAGING_NOT_ON_XEN = 'socket-layer staging, the same on every platform';
 const MiB = 1024 * KiB;
 
 const sha = (b) => createHash('sha256').update(b).digest('hex').slice(0, 16);
@@ -347,6 +354,7 @@ for (const closer of ['server', 'client']) {
 
 add({
   name: 'many small writes in one tick, then destroy() with nothing unread: every byte in order, then end',
+  notOnXen: STAGING_NOT_ON_XEN,
   server: {
     async connection(s, ctx) {
       await received(ctx, s);
@@ -783,10 +791,13 @@ for (const place of ['process', 'thread']) {
     // 'wrote3': three writes in the tick that ends the process — over a ring the later two are
     // staged until the end of the tick (Ring.stage), and must reach the peer all the same.
     for (const [what, sub] of [['nothing unread', 'clean'], ['unread data', 'unread'], ['data it had just written', 'wrote'], ['data it had just written in three writes', 'wrote3']]) {
+      if (sub === 'wrote3' && how === 'kill') continue; // a kill waits for the write callbacks: nothing is staged by then
+      const notOnXen = sub === 'wrote3' ? STAGING_NOT_ON_XEN : undefined;
       // The server's process or thread ends; the client (in the test process) survives.
       add({
         name: `the server's ${place} ${ENDINGS[place][how]} with ${what}`,
         dedicated: { role: 'server', in: place },
+        notOnXen,
         server: {
           options: { pauseOnConnect: sub === 'unread' },
           async connection(s, ctx) {
@@ -820,6 +831,7 @@ for (const place of ['process', 'thread']) {
       add({
         name: `the client's ${place} ${ENDINGS[place][how]} with ${what}`,
         dedicated: { role: 'client', in: place },
+        notOnXen,
         server: {
           async connection(s, ctx) {
             s.resume();

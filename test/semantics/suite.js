@@ -19,8 +19,9 @@ import { scenarios } from './scenarios.js';
  * @param modes          the modes to run
  * @param budgetMs       optional: scenarios not started this long after the first are reported
  *                       as failures ("not run"), so that a slow machine still ends the file
+ * @param leaveOut       optional: scenarios this suite does not run (each says why it is left out)
  */
-export function defineSuite({ test, assert, modes, budgetMs = Infinity }) {
+export function defineSuite({ test, assert, modes, budgetMs = Infinity, leaveOut = () => false }) {
   const only = process.env.XWAY_SEMANTICS_ONLY ? new RegExp(process.env.XWAY_SEMANTICS_ONLY) : null;
   const repeat = Number(process.env.XWAY_SEMANTICS_REPEAT || 1);
   const print = !!process.env.XWAY_SEMANTICS_PRINT;
@@ -30,7 +31,7 @@ export function defineSuite({ test, assert, modes, budgetMs = Infinity }) {
   let dir;
   let startedAt = 0;
   const saved = {};
-  const plan = modes.map((mode) => ({ mode, scenarios: scenarios.filter((s) => applies(mode, s) && (!only || only.test(s.name))) }));
+  const plan = modes.map((mode) => ({ mode, scenarios: scenarios.filter((s) => applies(mode, s) && !leaveOut(s) && (!only || only.test(s.name))) }));
   const outcomes = new Map();
   const key = (mode, scenario) => `${mode.name}: ${scenario.name}`;
 
