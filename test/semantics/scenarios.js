@@ -354,7 +354,9 @@ for (const closer of ['server', 'client']) {
 
 add({
   name: 'many small writes in one tick, then destroy() with nothing unread: every byte in order, then end',
-  notOnXen: STAGING_NOT_ON_XEN,
+  // Loopback's own: its kernel takes all 300 writes at once. Over a veth TCP leaves some in
+  // libuv's queue, which destroy() cancels (the containers suite's net mode saw it).
+  loopback: true,
   server: {
     async connection(s, ctx) {
       await received(ctx, s);
