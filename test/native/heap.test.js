@@ -20,9 +20,21 @@ function run(mode, env = {}) {
 }
 
 // 40 slabs of 512 KiB are 5,120 pages a round; over four rounds glibc's defaults fault about a
-// round's worth in again (5,256 here), kept memory a few hundred (136–768 seen, the most under
-// CI's load): the two bounds sit a factor of two apart, each with room on its side.
+// round's worth in again (5,256 here), kept memory a few hundred (136–391 alone, up to 1,664 in a
+// loaded CI run): the two bounds sit a factor of two apart, each with room on its side.
 const ROUND = 40 * 128;
+
+// The rest of the machine can only add faults (other processes' memory pressure, V8's own heap
+// growing), never take them away, so the least of a few runs is the measure of kept memory; a
+// process that does not keep its memory faults a round's worth in every run.
+function leastFaults(mode, bound) {
+  let least = run(mode);
+  for (let i = 1; i < 3 && least.faults >= bound; i++) {
+    const next = run(mode);
+    if (next.faults < least.faults) least = next;
+  }
+  return least;
+}
 
 test('without it, freed slabs are page-faulted in again', () => {
   const { faults } = run('none');
@@ -30,14 +42,14 @@ test('without it, freed slabs are page-faulted in again', () => {
 });
 
 test("the addon's keepHeapMemory keeps them mapped", () => {
-  const { kept, faults } = run('addon');
+  const { kept, faults } = leastFaults('addon', ROUND / 4);
   assert.is(kept, true);
-  assert.ok(faults < ROUND / 4, `${faults} faults`);
+  assert.ok(faults < ROUND / 4, `${faults} faults at least, in 3 runs`);
 });
 
 test('a ring connection that reads asks for it by itself', () => {
-  const { faults } = run('ring');
-  assert.ok(faults < ROUND / 4, `${faults} faults`);
+  const { faults } = leastFaults('ring', ROUND / 4);
+  assert.ok(faults < ROUND / 4, `${faults} faults at least, in 3 runs`);
 });
 
 test('XWAY_KEEP_RECEIVE_MEMORY=0, or glibc thresholds already set, leave malloc alone', () => {
