@@ -17,24 +17,57 @@ const require = createRequire(import.meta.url);
 const uvu = path.join(path.dirname(require.resolve('uvu')), '..', 'bin.js');
 // test/xen/ runs inside a Xen dom0 only (test/xen/run.sh boots one under QEMU; .ci/run runs it), so
 // the suite here leaves it out rather than counting tests it cannot run.
-const args = [uvu, 'test', '\\.test\\.js$', '--ignore', 'fixtures', '--ignore', '^xen(/|$)', ...process.argv.slice(2)];
-const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit'] });
+// Two lanes at once, as the machine has two cores and one uvu process leaves one mostly idle: the
+// container, browser, semantics and command-line tests (their own namespaces, browser and
+// processes; mostly waiting on the processes they start) beside everything else, about half the
+// time each. The first lane prints as it goes, the second
+// when it is done. Arguments (a pattern, uvu options) make it one lane, as uvu alone would run.
+const base = ['--ignore', 'fixtures', '--ignore', '^xen(/|$)'];
+const extra = process.argv.slice(2);
+const aside = '^(containers|browser|semantics|cli)/';
+const lanes = extra.length
+  ? [[uvu, 'test', '\\.test\\.js$', ...base, ...extra]]
+  : [[uvu, 'test', '\\.test\\.js$', ...base, '--ignore', aside], [uvu, 'test', `${aside}.*\\.test\\.js$`, ...base]];
 
-let output = '';
-child.stdout.on('data', (chunk) => {
-  output += chunk;
-  process.stdout.write(chunk);
-});
-child.on('close', (code, signal) => {
-  // uvu prints "Total: N" (tests run, skipped ones not included), "Passed: N", "Skipped: N"
-  // (with colour codes) at the end; tests registered as skipped print "SKIP <name>: <reason>".
+function runLane(args, live) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', live ? 'inherit' : 'pipe'] });
+    let output = '';
+    let errors = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      if (live) process.stdout.write(chunk);
+    });
+    child.stderr?.on('data', (chunk) => { errors += chunk; });
+    child.on('close', (code, signal) => resolve({ output, errors, code, signal }));
+  });
+}
+
+/** uvu's totals ("Total: N" counts the tests run, skipped ones apart; "Passed: N", "Skipped: N",
+ *  with colour codes); a lane that failed without a failed test counts one failure. */
+function laneCounts({ output, code, signal }) {
   const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
   const count = (label) => Number(plain.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
   const total = count('Total'), skipped = count('Skipped') || 0;
-  let passed = count('Passed');
-  let failed = total - passed; // uvu counts skipped tests apart from its Total
+  const passed = count('Passed');
+  let failed = total - passed;
   if (!Number.isFinite(failed) || ((code !== 0 || signal) && failed === 0)) failed = Math.max(1, failed || 0);
   const reasons = plain.split('\n').filter((line) => line.startsWith('SKIP '));
+  return { passed: Number.isFinite(passed) ? passed : 0, failed, skipped, reasons, ok: code === 0 };
+}
+
+const results = await Promise.all(lanes.map((args, i) => runLane(args, i === 0)));
+for (const r of results.slice(1)) {
+  process.stdout.write(r.output);
+  process.stderr.write(r.errors);
+}
+{
+  const counts = results.map(laneCounts);
+  let passed = counts.reduce((n, c) => n + c.passed, 0);
+  let failed = counts.reduce((n, c) => n + c.failed, 0);
+  const skipped = counts.reduce((n, c) => n + c.skipped, 0);
+  const code = counts.every((c) => c.ok) ? 0 : 1;
+  const reasons = counts.flatMap((c) => c.reasons);
   if (reasons.length) console.log(`skipped:\n${reasons.map((r) => `  ${r.slice(5)}`).join('\n')}`);
   let skippedAll = skipped;
   const xen = xenResults();
@@ -50,9 +83,9 @@ child.on('close', (code, signal) => {
     failed += extra.failed;
     skippedAll += extra.skipped;
   }
-  console.log(`${Number.isFinite(passed) ? passed : 0} passed, ${failed} failed${skippedAll ? `, ${skippedAll} skipped` : ''}`);
+  console.log(`${passed} passed, ${failed} failed${skippedAll ? `, ${skippedAll} skipped` : ''}`);
   process.exitCode = code === 0 && failed === 0 ? 0 : 1;
-});
+}
 
 /** The counts of the suites listed in XWAY_EXTRA_RESULTS (the packaging test, Node's own suite,
  *  popular libraries' suites): the last "NAME: N passed, N failed[, N skipped]" line of each; a

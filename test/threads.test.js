@@ -8,11 +8,11 @@ import { runRingWorker } from './helpers.js';
 const OFFSET = 65536;
 const MiB = 1 << 20;
 
-test('two threads stream 256 MiB with random chunk sizes through a 4 KiB ring, every byte checked', async () => {
+test('two threads stream 64 MiB with random chunk sizes through a 4 KiB ring, every byte checked', async () => {
   const capacity = 4096;
   const memory = createSharedMemory({ bytes: Ring.byteLength(capacity) });
   Ring.create(memory, OFFSET, capacity);
-  const total = 256 * MiB;
+  const total = 64 * MiB;
   const common = { memory, offset: OFFSET, capacity, total, seed: 42, maxChunk: 3 * capacity };
   const [p, c] = await Promise.all([
     runRingWorker({ ...common, role: 'producer' }),
@@ -28,11 +28,11 @@ test('two threads stream 256 MiB with random chunk sizes through a 4 KiB ring, e
   assert.ok(stats.finished);
 });
 
-test('a channel carries 256 MiB each way at once between two threads', async () => {
+test('a channel carries 64 MiB each way at once between two threads', async () => {
   const capacity = 16384;
   const memory = createSharedMemory({ bytes: Channel.byteLength(capacity) });
   Channel.create(memory, OFFSET, { capacityA: capacity });
-  const total = 256 * MiB;
+  const total = 64 * MiB;
   const common = { memory, offset: OFFSET, capacity, total, maxChunk: 2 * capacity };
   const [a, b] = await Promise.all([
     runRingWorker({ ...common, role: 'duplex', side: 'initiator', seed: 3 }),
