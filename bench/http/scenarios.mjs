@@ -5,6 +5,8 @@
 //               requests/s and CPU per request (client + server)
 //   load        autocannon, CONNECTIONS (10) connections for SECONDS, against node:http and fastify:
 //               requests/s and CPU per request (autocannon + server)
+// CPU per request is reported whole and as its user-space part (the rest is system time: the
+// kernel's TCP, wake-ups, polling's yields).
 // Options: --reps N (5), --requests N (10000), --seconds S (5), --connections C (10),
 //          --only sequential,http,fastify, --json
 import { spawn } from 'node:child_process';
@@ -64,7 +66,7 @@ try {
         const r = await once(scenario, ring);
         (runs[`${scenario}.${ring ? 'ring' : 'tcp'}`] ??= []).push(r);
         if (!v.json) {
-          const cpu = r.clientCpuUs !== undefined ? `, CPU/request ${(r.clientCpuUs + r.serverCpuUs).toFixed(1)} µs (client ${r.clientCpuUs.toFixed(1)}, server ${r.serverCpuUs.toFixed(1)})` : '';
+          const cpu = r.clientCpuUs !== undefined ? `, CPU/request ${(r.clientCpuUs + r.serverCpuUs).toFixed(1)} µs (client ${r.clientCpuUs.toFixed(1)}, server ${r.serverCpuUs.toFixed(1)}; user space ${(r.clientUserUs + r.serverUserUs).toFixed(1)})` : '';
           process.stderr.write(`rep ${rep + 1}/${reps} ${scenario} ${ring ? 'ring' : 'tcp '} ${r.rps.toFixed(0)} req/s${cpu}\n`);
         }
       }
@@ -82,6 +84,8 @@ for (const s of only) {
   if (runs[`${s}.tcp`][0].clientCpuUs !== undefined) {
     o.tcpCpuUs = m(`${s}.tcp`, (r) => r.clientCpuUs + r.serverCpuUs);
     o.ringCpuUs = m(`${s}.ring`, (r) => r.clientCpuUs + r.serverCpuUs);
+    o.tcpUserUs = m(`${s}.tcp`, (r) => r.clientUserUs + r.serverUserUs);
+    o.ringUserUs = m(`${s}.ring`, (r) => r.clientUserUs + r.serverUserUs);
   }
   out.scenarios[s] = o;
 }
@@ -91,7 +95,7 @@ if (v.json) {
   console.log(`http scenarios, median of ${reps}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}:`);
   for (const [s, o] of Object.entries(out.scenarios)) {
     const title = { sequential: `sequential keep-alive (${v.requests} requests)`, http: `node:http under autocannon -c ${v.connections}`, fastify: `fastify under autocannon -c ${v.connections}` }[s];
-    const cpu = o.tcpCpuUs !== undefined ? `; CPU/request TCP ${o.tcpCpuUs.toFixed(1)} µs, xway ${o.ringCpuUs.toFixed(1)} µs` : '';
+    const cpu = o.tcpCpuUs !== undefined ? `; CPU/request (user-space part) TCP ${o.tcpCpuUs.toFixed(1)} µs (${o.tcpUserUs.toFixed(1)}), xway ${o.ringCpuUs.toFixed(1)} µs (${o.ringUserUs.toFixed(1)})` : '';
     console.log(`  ${title.padEnd(40)} TCP ${o.tcpRps.toFixed(0).padStart(6)} req/s   xway ${o.ringRps.toFixed(0).padStart(6)} req/s   ${o.ratio.toFixed(2)}×${cpu}`);
   }
 }
