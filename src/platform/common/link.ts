@@ -254,6 +254,8 @@ export class Link {
   readonly #slots = new Map<number, InitiatorSlot>();
   readonly #freeSlots: number[] = [];
   #nextSlot = 1;
+  /** Acceptor: one past the highest slot an OPEN gave us (slot 0, the control channel, always). */
+  #acceptedBound = 1;
   readonly #generations = new Map<number, number>();
   /** Initiator: ephemeral ports granted per listening port, for connections that need no ACCEPT. */
   readonly #grants = new Map<number, { epoch: number; maxCapacity: number; ports: number[] }>();
@@ -536,12 +538,12 @@ export class Link {
         this.#own.drain((slot) => {
           if (slot === 0) control = true;
           else this.#endAt(slot)?.wake();
-        });
+        }, this.#slotBound());
         if (control) this.#serveControl();
         if (this.#closed) return;
         // About to sleep: arm, then look once more (the mirror of the peer's mark-then-check).
         Atomics.store(this.#words, this.#ownDoorbell, 1);
-        if (!this.#own.any()) break;
+        if (!this.#own.any(this.#slotBound())) break;
         Atomics.store(this.#words, this.#ownDoorbell, 0);
       }
       if (Atomics.load(this.#words, this.#ownDoorbell) === 0) {
@@ -556,6 +558,11 @@ export class Link {
       this.#draining = false;
     }
     if (!this.#closed) this.platform.armDoorbell(this.#ownDoorbell);
+  }
+
+  /** One past the highest slot this side's connections ever had: the peer marks no other. */
+  #slotBound(): number {
+    return this.side === 'initiator' ? this.#nextSlot : this.#acceptedBound;
   }
 
   #later(fn: () => void): void {
@@ -742,6 +749,7 @@ export class Link {
     const info: ConnectionInfo = { port: decision.port, route };
     end.connection = info;
     this.#accepted.set(m.slot, { end, release: decision.release });
+    if (m.slot >= this.#acceptedBound) this.#acceptedBound = m.slot + 1;
     this.refs(+1);
     this.sweepSoon();
     // A client connected early does not wait for ACCEPT: it learns it at its next look.

@@ -26,16 +26,20 @@ export class PendingSet {
     Atomics.or(this.#words, this.#l0 + (slot >>> 10), 1 << ((slot >>> 5) & 31));
   }
 
-  /** Whether anything is marked (a look before sleeping). */
-  any(): boolean {
-    for (let i = 0; i < L0_WORDS; i++) if (Atomics.load(this.#words, this.#l0 + i) !== 0) return true;
+  /** Whether anything is marked among slots below `bound` (a look before sleeping). */
+  any(bound = MAX_SLOTS): boolean {
+    const words = l0Words(bound);
+    for (let i = 0; i < words; i++) if (Atomics.load(this.#words, this.#l0 + i) !== 0) return true;
     return false;
   }
 
   /** Takes every marked slot (clearing it) and calls `visit` once for each. A slot marked again
-   *  meanwhile stays marked for the next drain. */
-  drain(visit: (slot: number) => void): void {
-    for (let i = 0; i < L0_WORDS; i++) {
+   *  meanwhile stays marked for the next drain. Only the level-0 words of slots below `bound`
+   *  (the slots the owner ever used) are read: a link of a few connections reads one word, not
+   *  all 128. Marks above it (a peer's nonsense, as slots are ours to give) stay where they are. */
+  drain(visit: (slot: number) => void, bound = MAX_SLOTS): void {
+    const l0 = l0Words(bound);
+    for (let i = 0; i < l0; i++) {
       if (Atomics.load(this.#words, this.#l0 + i) === 0) continue;
       let words = Atomics.exchange(this.#words, this.#l0 + i, 0);
       while (words !== 0) {
@@ -53,4 +57,9 @@ export class PendingSet {
       }
     }
   }
+}
+
+/** Level-0 words that cover slots [0, bound). */
+function l0Words(bound: number): number {
+  return Math.min(L0_WORDS, (Math.min(bound, MAX_SLOTS) + 1023) >>> 10);
 }
