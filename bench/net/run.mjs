@@ -2,9 +2,11 @@
 // user-client.mjs: net.createServer / net.connect, 'data' handlers, write() + 'drain', the server
 // in a child process of its own) run over TCP loopback (`node`) and over xway
 // (`node --import xway/register`, default settings), and the raw host channel between the same
-// two kinds of process (bench/ring's host busy-poll, 64 KiB writeFrom/readTo) in the same run.
+// two kinds of process (bench/ring's host busy-poll, 64 KiB writeFrom/readTo) in the same run,
+// and the floors of the data path (floors.mjs: Node's stream machinery and the copies alone, in
+// one process with no peer) beside the targets they bound.
 // REPS repetitions, alternating the order; medians, ratios, and the 64 KiB spread.
-// Options: --reps N (5), --duration S (1), --warmup S (0.2), --only stream64k,stream1k,rr,raw --json
+// Options: --reps N (5), --duration S (1), --warmup S (0.2), --only stream64k,stream1k,rr,raw,floors --json
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +23,10 @@ const root = path.resolve(here, '../..');
 const v = benchArgs({
   reps: { type: 'string', default: '5', numeric: true }, duration: { type: 'string', default: '1', numeric: true },
   warmup: { type: 'string', default: '0.2' }, only: { type: 'string' }, json: { type: 'boolean', default: false },
-}, `usage: npm run bench:user -- [--reps N] [--duration S] [--warmup S] [--only stream64k,stream1k,rr,raw] [--json]
-  plain net programs over TCP loopback and under --import xway/register, and the raw host channel,
-  in one run: medians of N alternating repetitions, ratios, the 64 KiB spread (docs/bench.md)`);
+}, `usage: npm run bench:user -- [--reps N] [--duration S] [--warmup S] [--only stream64k,stream1k,rr,raw,floors] [--json]
+  plain net programs over TCP loopback and under --import xway/register, the raw host channel and
+  the data path's floors, in one run: medians of N alternating repetitions, ratios, the 64 KiB
+  spread (docs/bench.md)`);
 const reps = Number(v.reps), duration = Number(v.duration), warmup = Number(v.warmup);
 const SCENARIOS = [
   { key: 'stream64k', mode: 'stream', chunk: 65536, title: 'stream 64 KiB', unit: 'GB/s' },
@@ -33,6 +36,11 @@ const SCENARIOS = [
 const only = v.only ? v.only.split(',') : null;
 const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.key));
 const withRaw = !only || only.includes('raw');
+const withFloors = !only || only.includes('floors');
+const FLOORS = [
+  { key: 'floor.write1k', mode: 'write1k', title: '1 KiB writes into a stream that only copies them to shared memory' },
+  { key: 'floor.read64k', mode: 'read64k', title: '64 KiB copies out of shared memory into fresh receive slabs' },
+];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xway-bench-user-'));
 fs.chmodSync(dir, 0o700);
 
@@ -76,6 +84,13 @@ async function once(s, ring) {
   }
 }
 
+async function floor(f) {
+  const child = node('floors.mjs', false, { MODE: f.mode });
+  const r = JSON.parse(await child.line(0));
+  await child.exited;
+  return r;
+}
+
 async function raw() {
   const peer = PEERS.find((p) => p.id === 'host-busy');
   const sock = path.join(dir, `raw-${Math.random().toString(36).slice(2)}.sock`);
@@ -103,6 +118,13 @@ try {
       put('raw', r.value);
       if (!v.json) process.stderr.write(`rep ${rep + 1}/${reps} raw host channel 64 KiB ${r.value.toFixed(3)} GB/s\n`);
     }
+    if (withFloors) {
+      for (const f of FLOORS) {
+        const r = await floor(f);
+        put(f.key, r.value);
+        if (!v.json) process.stderr.write(`rep ${rep + 1}/${reps} floor: ${f.title} ${r.value.toFixed(3)} GB/s\n`);
+      }
+    }
   }
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
@@ -123,6 +145,7 @@ if (v.json) {
   console.log(JSON.stringify(out, null, 2));
 } else {
   const f = (x, unit) => (unit === 'µs' ? x.toFixed(1) : x.toFixed(3));
+  const f3 = (x) => x.toFixed(3);
   console.log(`plain net code, server and client in two processes, median of ${reps} (${duration} s each), load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}:`);
   for (const s of scenarios) {
     const t = sum[`${s.key}.tcp`], r = sum[`${s.key}.ring`];
@@ -131,4 +154,13 @@ if (v.json) {
   }
   if (withRaw) console.log(`  raw host channel 64 KiB (busy-poll) ${f(med('raw'), 'GB/s')} GB/s${out.ratios.stream64kOfRaw ? `; xway socket = ${(out.ratios.stream64kOfRaw * 100).toFixed(0)}% of it` : ''}`);
   if (out.spread64k) console.log(`  64 KiB xway spread: ${(out.spread64k.low * 100).toFixed(0)}% / +${(out.spread64k.high * 100).toFixed(0)}% of the median`);
+  if (withFloors) {
+    // What the targets ask, next to what the data path costs with no ring and no peer at all.
+    const target = { 'floor.write1k': sum['stream1k.tcp'] && ['15× TCP', 15 * med('stream1k.tcp')], 'floor.read64k': withRaw && ['70% of raw', 0.7 * med('raw')] };
+    console.log('  floors (one process, no ring, no peer; floors.mjs):');
+    for (const f of FLOORS) {
+      const t = target[f.key];
+      console.log(`    ${f.title}: ${f3(med(f.key))} GB/s${t ? ` (the target, ${t[0]}: ${f3(t[1])} GB/s)` : ''}`);
+    }
+  }
 }
