@@ -1,7 +1,9 @@
 // A channel: the two rings of one connection (the XWAY "dual channel") in one region, so that a
 // single mapping of a single segment connects two peers.
 //
-//   base +   0  control block (256 bytes): magic, version, the two capacities
+//   base +   0  control block (256 bytes): magic, version, the two capacities; the route
+//               (bytes 16-127, the link layer's); each ring's stage record (128, 192: its
+//               producer's, see src/ring/ring.ts useStageRecord)
 //   base + 256  ring A: initiator -> acceptor
 //   base + 512 + capA  ring B: acceptor -> initiator
 

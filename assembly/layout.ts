@@ -60,3 +60,7 @@ export const C_MAGIC: u32 = 0;
 export const C_VERSION: u32 = 4;
 export const C_CAPACITY_A: u32 = 8;
 export const C_CAPACITY_B: u32 = 12;
+// Bytes 16-127: the route (written by the link layer). Then each ring's stage record, on a line of
+// its own that only its producer writes and nothing polls (src/ring/ring.ts, useStageRecord):
+export const C_STAGE_A: u32 = 128; // u32 tail when staging began, u32 that tail + staged bytes
+export const C_STAGE_B: u32 = 192;

@@ -3,7 +3,7 @@
 // ring B acceptor -> initiator; each side sees its own `tx` and `rx`.
 
 import { check, coreFor } from './core.js';
-import { CHANNEL_HEADER, RESERVED_BYTES, channelByteLength, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
+import { CHANNEL_HEADER, C_STAGE_A, C_STAGE_B, RESERVED_BYTES, channelByteLength, isValidCapacity, MIN_CAPACITY, MAX_CAPACITY } from './layout.js';
 import { Ring } from './ring.js';
 import { sharedBuffer } from './memory.js';
 import { XwayRangeError } from '../errors.js';
@@ -55,6 +55,8 @@ export class Channel {
     this.capacityB = capacityB;
     const a = Ring.attach(memory, offset + CHANNEL_HEADER, capacityA);
     const b = Ring.attach(memory, offset + CHANNEL_HEADER + Ring.byteLength(capacityA), capacityB);
+    a.useStageRecord(offset + C_STAGE_A);
+    b.useStageRecord(offset + C_STAGE_B);
     [this.tx, this.rx] = side === 'initiator' ? [a, b] : [b, a];
   }
 
@@ -101,6 +103,8 @@ export class Channel {
    * it wrote. Returns true when the peer had not closed (nor reset) before it went.
    */
   closeForPeer(): boolean {
+    // What it had written but held back (Ring.stage) was in its kernel, over TCP: it arrives.
+    this.rx.adoptStaged();
     if (this.tx.isReset || this.rx.isReset || this.tx.consumerClosed) return false;
     if (this.tx.unread > 0) {
       this.abort();

@@ -31,6 +31,10 @@ export const R = {
   SPACE_WANTED: 196,
 } as const;
 
+/** Byte offsets inside a channel header of each ring's stage record (assembly/layout.ts). */
+export const C_STAGE_A = 128;
+export const C_STAGE_B = 192;
+
 export const FLAG_FIN = 1;
 export const FLAG_RST = 2;
 export const FLAG_CLOSED = 4;

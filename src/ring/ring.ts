@@ -46,6 +46,8 @@ export class Ring {
   #free = 0;
   /** Bytes copied in past the tail by stage() and not yet published (see stage). */
   #staged = 0;
+  /** Word index of this ring's stage record (see useStageRecord), or -1: none. */
+  #record = -1;
 
   /** Lays out a new, empty ring of `capacity` bytes at `offset`. */
   static create(memory: WebAssembly.Memory, offset: number, capacity: number): Ring {
@@ -150,7 +152,7 @@ export class Ring {
     const n = Math.min(len, free);
     if (n === 0 && staged === 0) return 0;
     if (n > 0) this.#copyIn(src, 0, n, staged);
-    this.#staged = 0;
+    if (staged !== 0) this.#unstaged();
     this.#commit(staged + n);
     this.#free = free - n;
     return n;
@@ -174,6 +176,55 @@ export class Ring {
     if (n <= 0) return 0;
     this.#copyIn(src, 0, n, staged);
     this.#staged = staged + n;
+    const r = this.#record;
+    if (r >= 0) {
+      const words = this.#words;
+      if (staged === 0) words[r] = words[this.#word + (R.TAIL >> 2)];
+      words[r + 1] = words[r] + staged + n; // after the bytes: a record never covers an uncopied one
+    }
+    return n;
+  }
+
+  /**
+   * Keeps a record of what stage() holds back (two words at `byteOffset`, on a cache line the
+   * consumer does not poll: the tail when staging began, and that tail plus the staged bytes), so
+   * that the consumer can take those bytes in if this side dies before it publishes them
+   * (adoptStaged): a TCP socket's writes are in its kernel once write() returns. Channel sets it
+   * for both of its rings; the record is emptied whenever the staged bytes are published.
+   * @internal
+   */
+  useStageRecord(byteOffset: number): void {
+    this.#record = byteOffset >>> 2;
+  }
+
+  /** Nothing is staged any more (published, or dropped with the ring). */
+  #unstaged(): void {
+    this.#staged = 0;
+    const r = this.#record;
+    if (r >= 0 && this.#at !== 1) this.#words[r + 1] = this.#words[r];
+  }
+
+  /**
+   * Consumer side, once the producer is gone (its process, thread or domain died): publishes on
+   * its behalf the bytes its stage record says it had copied in and not published. The record is
+   * the peer's to write, so it is taken only if it starts at the tail and fits in the free space;
+   * anything else is ignored. Returns the bytes taken in.
+   */
+  adoptStaged(): number {
+    const r = this.#record;
+    if (r < 0 || this.#at === 1) return 0;
+    const words = this.#words, at = this.#word;
+    const tail = Atomics.load(words, at + (R.TAIL >> 2));
+    const head = Atomics.load(words, at + (R.HEAD >> 2));
+    const used = (tail - head) >>> 0;
+    const n = (words[r + 1] - words[r]) >>> 0;
+    if (words[r] !== tail || n === 0 || used > this.capacity || n > this.capacity - used) return 0;
+    try {
+      this.#check(this.#core.ringCommit(this.#at, this.capacity, n), 'Ring.adoptStaged');
+    } catch {
+      return 0; // ended or reset already: nothing more can be published
+    }
+    words[r + 1] = words[r];
     return n;
   }
 
@@ -187,7 +238,7 @@ export class Ring {
     this.peerNeedsWake = false;
     const n = this.#staged;
     if (n === 0) return false;
-    this.#staged = 0;
+    this.#unstaged();
     const free = this.#free;
     this.#commit(n);
     this.#free = free - n;
@@ -217,7 +268,7 @@ export class Ring {
       this.#copyIn(chunk, from, take, staged + n);
       n += take;
     }
-    this.#staged = 0;
+    if (staged !== 0) this.#unstaged();
     this.#commit(staged + n);
     this.#free = free - n;
     return n;
@@ -369,7 +420,7 @@ export class Ring {
     try {
       owed = this.#publishStaged();
     } catch {
-      this.#staged = 0; // a ring that takes nothing more (closed, reset): dropped, as TCP's queue
+      this.#unstaged(); // a ring that takes nothing more (closed, reset): dropped, as TCP's queue
     }
     this.#free = 0; // a reset ring takes nothing more
     const wake = this.#check(this.#core.ringAbort(this.#at, this.capacity), 'Ring.abort');
@@ -408,7 +459,7 @@ export class Ring {
   /** Cuts this object off its ring for good: every later call throws ERR_XWAY_RELEASED. The ring's
    *  memory may then be reused for another connection without this object reaching it. */
   revoke(): void {
-    this.#staged = 0;
+    this.#unstaged();
     this.#at = 1;
     this.#free = 0; // or write() would copy into memory that may belong to someone else by now
   }

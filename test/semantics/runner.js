@@ -218,11 +218,13 @@ class Session {
   }
 
   /** Ends this role's process or thread: 'exit' (process.exit()) or 'kill' (SIGKILL from the
-   *  driver; a worker thread is terminated). Only in a dedicated host. */
-  die(how) {
+   *  driver; a worker thread is terminated). Only in a dedicated host. `busy`: after asking for
+   *  the kill, spin in this tick until it lands, so that nothing this tick left for its end runs. */
+  die(how, { busy = false } = {}) {
     if (!this.runner.dedicated) throw new Error('die() outside a dedicated host');
     if (how === 'exit') process.exit(0);
     this.runner.send({ op: 'die', id: this.id, role: this.role, how });
+    if (busy) for (;;) { /* the driver's SIGKILL or terminate() ends this */ }
     return new Promise(() => {});
   }
 

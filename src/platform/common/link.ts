@@ -6,7 +6,7 @@
 
 import net from 'node:net';
 import { Channel } from '../../ring/channel.js';
-import { CHANNEL_HEADER, channelByteLength, isValidCapacity, WASM_PAGE } from '../../ring/layout.js';
+import { C_STAGE_A, channelByteLength, isValidCapacity, WASM_PAGE } from '../../ring/layout.js';
 import { sharedBuffer, wholeView } from '../../ring/memory.js';
 import { XwayError } from '../../errors.js';
 import type { Route } from '../../socket/identity.js';
@@ -967,7 +967,7 @@ function writeRoute(memory: WebAssembly.Memory, channelOffset: number, route: Ro
     encoded[1] = source.length;
     encoded.set(target, 2);
     encoded.set(source, 2 + target.length);
-    if (target.length > MAX_ADDRESS || source.length > MAX_ADDRESS || encoded.length > CHANNEL_HEADER - ROUTE_AT) {
+    if (target.length > MAX_ADDRESS || source.length > MAX_ADDRESS || encoded.length > C_STAGE_A - ROUTE_AT) {
       throw new LinkError(`a route of ${route.target} from ${route.source} does not fit a channel header`);
     }
     lastWritten = { route: { ...route }, encoded };
