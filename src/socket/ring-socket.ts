@@ -682,13 +682,7 @@ function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
       if (n < chunk.length || tx.staged >= Math.min(PUBLISH_BATCH, tx.capacity >>> 3)) {
         if (tx.publish()) end.notify();
       } else if (!s.publishDue) {
-        s.publishDue = true;
-        stagedSockets.add(socket);
-        if (!exitHooked) {
-          exitHooked = true;
-          process.on('exit', publishAllStaged);
-        }
-        process.nextTick(publishStaged, socket);
+        publishLater(socket);
       }
     }
   } catch {
@@ -700,9 +694,21 @@ function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
 }
 
 /** Sockets whose staged writes wait for the end of the tick. A process.exit() (or a worker's)
- *  before then publishes them: a TCP socket's writes are in the kernel when its process ends. */
+ *  before then publishes them: a TCP socket's writes are in the kernel when its process ends.
+ *  (A SIGKILL or worker.terminate() runs nothing here: the peer takes them in, Ring.adoptStaged.) */
 const stagedSockets = new Set<RingSocket>();
 let exitHooked = false;
+
+/** Publishes the socket's staged writes at the end of the tick, or at process.exit() before. */
+function publishLater(socket: RingSocket): void {
+  socket[kState].publishDue = true;
+  stagedSockets.add(socket);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', publishAllStaged);
+  }
+  process.nextTick(publishStaged, socket);
+}
 
 function publishAllStaged(): void {
   for (const socket of stagedSockets) publishStaged(socket);
