@@ -70,4 +70,11 @@ test('nothing is taken in after this side closed its reading end', () => {
   assert.is(acceptor.rx.adoptStaged(), 0);
 });
 
+test('a stage record outside the memory, in its first page or misaligned is refused', () => {
+  const { initiator } = pair();
+  for (const at of [-8, 0, 65532, 65540, 1 << 30, 1.5]) {
+    assert.throws(() => initiator.tx.useStageRecord(at), (e) => e.code === 'ERR_OUT_OF_RANGE', String(at));
+  }
+});
+
 test.run();

@@ -194,6 +194,9 @@ export class Ring {
    * @internal
    */
   useStageRecord(byteOffset: number): void {
+    if (!Number.isInteger(byteOffset) || byteOffset % 8 !== 0 || byteOffset < RESERVED_BYTES || byteOffset + 8 > this.#bytes.byteLength) {
+      throw new XwayRangeError(`a stage record must be 8 aligned bytes inside the memory, past its first page; got offset ${byteOffset}`);
+    }
     this.#record = byteOffset >>> 2;
   }
 
