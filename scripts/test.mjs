@@ -20,8 +20,8 @@ const uvu = path.join(path.dirname(require.resolve('uvu')), '..', 'bin.js');
 // Two lanes at once, as the machine has two cores and one uvu process leaves one mostly idle: the
 // container, browser, semantics and command-line tests (their own namespaces, browser and
 // processes; mostly waiting on the processes they start) beside everything else, about half the
-// time each. The first lane prints as it goes, the second
-// when it is done. Arguments (a pattern, uvu options) make it one lane, as uvu alone would run.
+// time each. The first lane prints as it goes, the second when it is done. Arguments (a pattern,
+// uvu options) make it one lane, as uvu alone would run.
 const base = ['--ignore', 'fixtures', '--ignore', '^xen(/|$)'];
 const extra = process.argv.slice(2);
 const aside = '^(containers|browser|semantics|cli)/';
