@@ -180,7 +180,7 @@ export class Ring {
     if (r >= 0) {
       const words = this.#words;
       if (staged === 0) words[r] = words[this.#word + (R.TAIL >> 2)];
-      words[r + 1] = words[r] + staged + n; // after the bytes: a record never covers an uncopied one
+      words[r + 1] = words[r] + this.#staged; // after the bytes: a record never covers an uncopied one
     }
     return n;
   }
@@ -210,22 +210,20 @@ export class Ring {
   /**
    * Consumer side, once the producer is gone (its process, thread or domain died): publishes on
    * its behalf the bytes its stage record says it had copied in and not published. The record is
-   * the peer's to write, so it is taken only if it starts at the tail and fits in the free space;
+   * the peer's to write, so it is taken only if it starts at the tail and the core's commit, which
+   * checks a length against the free space and the indices as for any producer, accepts it;
    * anything else is ignored. Returns the bytes taken in.
    */
   adoptStaged(): number {
     const r = this.#record;
     if (r < 0 || this.#at === 1) return 0;
-    const words = this.#words, at = this.#word;
-    const tail = Atomics.load(words, at + (R.TAIL >> 2));
-    const head = Atomics.load(words, at + (R.HEAD >> 2));
-    const used = (tail - head) >>> 0;
+    const words = this.#words;
     const n = (words[r + 1] - words[r]) >>> 0;
-    if (words[r] !== tail || n === 0 || used > this.capacity || n > this.capacity - used) return 0;
+    if (n === 0 || words[r] !== Atomics.load(words, this.#word + (R.TAIL >> 2))) return 0;
     try {
       this.#check(this.#core.ringCommit(this.#at, this.capacity, n), 'Ring.adoptStaged');
     } catch {
-      return 0; // ended or reset already: nothing more can be published
+      return 0; // too long for the free space, broken indices, or ended or reset already
     }
     words[r + 1] = words[r];
     return n;

@@ -693,25 +693,12 @@ function tryWrite(socket: RingSocket, end: ChannelEnd, chunk: Buffer): number {
   return n;
 }
 
-/** Sockets whose staged writes wait for the end of the tick. A process.exit() (or a worker's)
- *  before then publishes them: a TCP socket's writes are in the kernel when its process ends.
- *  (A SIGKILL or worker.terminate() runs nothing here: the peer takes them in, Ring.adoptStaged.) */
-const stagedSockets = new Set<RingSocket>();
-let exitHooked = false;
-
-/** Publishes the socket's staged writes at the end of the tick, or at process.exit() before. */
+/** Publishes the socket's staged writes at the end of the tick. A process that ends before then
+ *  (process.exit(), a SIGKILL, worker.terminate()) runs nothing more: the peer takes them in when
+ *  it sees this side gone (Ring.adoptStaged), as a TCP socket's writes were in the kernel. */
 function publishLater(socket: RingSocket): void {
   socket[kState].publishDue = true;
-  stagedSockets.add(socket);
-  if (!exitHooked) {
-    exitHooked = true;
-    process.on('exit', publishAllStaged);
-  }
   process.nextTick(publishStaged, socket);
-}
-
-function publishAllStaged(): void {
-  for (const socket of stagedSockets) publishStaged(socket);
 }
 
 /** At the end of the tick: what tryWrite staged reaches the peer. A failure is what the next
@@ -719,7 +706,6 @@ function publishAllStaged(): void {
 function publishStaged(socket: RingSocket): void {
   const s = socket[kState];
   s.publishDue = false;
-  stagedSockets.delete(socket);
   const end = s.end;
   if (!end || end.closed) return;
   const tx = end.channel.tx;
