@@ -26,6 +26,7 @@ import { PollPolicy } from './poll-policy.js';
 import { READ_MAX, readChunk } from './receive-pool.js';
 import { cancelWatch, inWatchReport, nativePolling, watchCount, watchRing, WatchEnd } from './ring-poller.js';
 import { patchStreamWrapper } from './stream-wrap.js';
+import { constructorOptions } from './socket-options.js';
 import type { ConnectionView, SocketAddress } from './identity.js';
 
 export interface RingSocketOptions extends net.SocketConstructorOpts {
@@ -146,7 +147,8 @@ export class RingSocket extends net.Socket {
   declare [kState]: RingState;
 
   constructor(options: RingSocketOptions = {}) {
-    super(options);
+    super(constructorOptions(options));
+    if (options.allowHalfOpen) this.allowHalfOpen = true; // what net.Socket does with the key
     this[kState] ??= new RingState(); // net's constructor may already have destroyed it (an aborted signal)
     patchStreamWrapper();
   }

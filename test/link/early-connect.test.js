@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { suite } from 'uvu';
@@ -73,7 +72,9 @@ function early(socket) {
   return state?.end?.early === true;
 }
 
-const flag = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xlink-flag-')), 'go');
+/** A file the blocked server waits for, in the suite's directory (removed with it). */
+let flags = 0;
+const flag = () => path.join(registry, `go-${++flags}`);
 
 for (const mode of ['tcp', 'ring']) {
   test(`${mode}: a connect to a stopped server completes, and the exchange follows once it runs`, async () => {
