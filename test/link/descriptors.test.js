@@ -4,7 +4,7 @@
 // every descriptor it held. Counted by the kernel: /proc/<pid>/fd of real processes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fdDiff, fdsOf, linkMappings, settle, startPeer, useTempRegistry } from './helpers.js';
+import { fdDiff, fdsOf, linkMappings, settle, sleep, startPeer, useTempRegistry } from './helpers.js';
 
 useTempRegistry(test, 'xlink-fd-');
 const MORE = 500; // connections after the first: a per-connection descriptor would show as 500
@@ -93,6 +93,30 @@ test(`two threads of one process (server in a worker): ${MORE} connections after
     assert.equal(diff, { added: [], removed: [] }, 'the idle threads link left descriptors behind');
   } finally {
     await peer.stop();
+  }
+});
+
+test(`a link used again and again, each time before it was idle for ${IDLE_MS} ms, stays up; idle that long, it goes`, async () => {
+  const server = await startPeer({ env });
+  const client = await startPeer({ env });
+  try {
+    const { port } = await server.call('listen', {});
+    const closes = () => client.events.filter((e) => e.event === 'link-closed').length;
+    const t0 = performance.now();
+    // Bursts with pauses of half the idle time, for several idle times in all: the link is never
+    // idle for IDLE_MS, so it is the same link throughout.
+    while (performance.now() - t0 < IDLE_MS * 4) {
+      const made = await client.call('connect', { port, n: 20, echo: 16 });
+      assert.is(made.ring, 20);
+      await client.call('close');
+      await sleep(IDLE_MS / 2);
+    }
+    assert.is(closes(), 0, `the link closed while in use: ${JSON.stringify(client.events.filter((e) => e.event === 'link-closed'))}`);
+    const left = await linkGone([server.pid, client.pid]);
+    assert.equal(left, [0, 0], 'left idle, the link went');
+    assert.is(closes(), 1);
+  } finally {
+    await Promise.all([server.stop(), client.stop()]);
   }
 });
 

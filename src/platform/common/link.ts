@@ -351,6 +351,7 @@ export class Link {
     end.early = clientPort !== 0;
     const record: InitiatorSlot = { generation, chunk: where.chunk, offset: where.offset, bytes, end, accepted: false, early: end.early, peerDone: false };
     this.#slots.set(slot, record);
+    this.#notIdle();
     this.refs(+1);
     this.sweepSoon();
     const accepted = end.early ? null : new Promise<number>((resolve, reject) => { record.answer = { resolve, reject }; });
@@ -860,6 +861,14 @@ export class Link {
       if (this.#slots.size === 0) this.close();
     }, LINK_IDLE_MS);
     this.#idleTimer.unref();
+  }
+
+  /** A connection opened: the idle time, if it was running, starts again when the last one closes
+   *  (a timer left running would close a link used all along but empty at the moment it fired). */
+  #notIdle(): void {
+    if (this.#idleTimer === null) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
   }
 
   /** The lifeline went (the peer died, or its link broke): every connection is closed on the
