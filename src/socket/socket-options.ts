@@ -1,7 +1,7 @@
 // What a RingSocket hands net.Socket's constructor. net.Socket copies its options with an object
 // spread and then reads some thirty keys of the copy. On Node 20 each copy of a non-empty object
 // gets a map of its own, so every one of those reads misses V8's inline caches: 5–9 µs per socket
-// (bench/net/socket-construct.mjs), against 0.3 µs for no options at all. A connect's or an accept's
+// (bench/net/socket-construct.mjs), against 0.2–0.3 µs for no options at all. A connect's or an accept's
 // options rarely hold anything the constructor acts on, so in that case it is given none, and the
 // one key it would have used (allowHalfOpen) is applied after; with any other key it gets them all,
 // exactly as net.Socket would.
@@ -25,9 +25,10 @@ export function constructorOptions<T extends object>(options: T | undefined): T 
   if (options === undefined || options === null) return undefined;
   for (const key in options) {
     if (CONNECT_ONLY.has(key)) continue;
-    const value = (options as Record<string, unknown>)[key];
-    if (value === undefined && HIGH_WATER_MARKS.has(key)) continue;
-    if (HIGH_WATER_MARKS.has(key) && value === getDefaultHighWaterMark(false)) continue;
+    if (HIGH_WATER_MARKS.has(key)) {
+      const value = (options as Record<string, unknown>)[key];
+      if (value === undefined || value === getDefaultHighWaterMark(false)) continue;
+    }
     return options;
   }
   return undefined;
