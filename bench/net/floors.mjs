@@ -8,8 +8,8 @@
 //                 makes them (src/socket/receive-pool.ts: allocUnsafeSlow slabs, the addon's
 //                 memcpy, freed heap kept mapped): the copy that handing every read to the
 //                 program as a Buffer of its own costs. GB/s.
-import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
+import { nativeAddon } from '../../dist/platform/host/native.js';
 
 const mode = process.env.MODE;
 const ms = Number(process.env.DUR_MS ?? 1000);
@@ -45,8 +45,8 @@ async function write1k(forMs) {
 }
 
 function read64k(forMs) {
-  const addon = createRequire(import.meta.url)('../../native/build/Release/xway_native.node');
-  addon.keepHeapMemory();
+  const addon = nativeAddon(); // the receive pool's own (local build or prebuild), or why not
+  addon.keepHeapMemory?.();
   const CHUNK = 64 * 1024;
   const SLAB = 512 * 1024;
   let slab = null;
